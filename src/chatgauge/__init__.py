@@ -1,0 +1,22 @@
+"""chatgauge: conformance and load testing for OpenAI-compatible chat-completions endpoints."""
+
+from chatgauge._client import ChatClient, ClientConfig, EndpointError
+from chatgauge._models import ChatCase, ChatExchange, TimedEvent
+from chatgauge._secret import Secret
+from chatgauge._sse import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
+from chatgauge._version import __version__
+
+__all__ = [
+    "ChatCase",
+    "ChatClient",
+    "ChatExchange",
+    "ClientConfig",
+    "EndpointError",
+    "FramingFacts",
+    "SSEDecodeError",
+    "SSEDecoder",
+    "SSEEvent",
+    "Secret",
+    "TimedEvent",
+    "__version__",
+]

@@ -1,0 +1,1 @@
+"""Locust scenarios and exact streaming metrics (filled by the load-testing issue)."""

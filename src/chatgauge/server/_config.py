@@ -1,0 +1,80 @@
+"""How a reference server is configured: one frozen value, checked when it is made."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatgauge._secret import Secret
+from chatgauge.server._faults import FAULTS, FRAMINGS, Fault
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Settings of one ``chatgauge serve`` instance.
+
+    ``port`` 0 picks a free ephemeral port. With ``api_key`` set every request needs
+    ``Authorization: Bearer KEY``. ``rate_limit_rps`` turns on a token bucket for chat
+    completions (burst of ``max(1, rps)``). The latency model waits ``ttft_ms`` before the
+    first content event and ``itl_ms`` between content steps, each moved by a uniform
+    ``± jitter_ms`` drawn from a PRNG seeded with ``jitter_seed``. ``faults`` and
+    ``framings`` are names from :data:`FAULTS` and :data:`FRAMINGS`.
+
+    Raises ``ValueError`` with a one-line message when a value is out of range.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    models: tuple[str, ...] = ("pro", "fast", "default")
+    api_key: Secret | None = None
+    rate_limit_rps: float | None = None
+    ttft_ms: float = 0.0
+    itl_ms: float = 0.0
+    jitter_ms: float = 0.0
+    timing_log: Path | None = None
+    faults: frozenset[str] = frozenset()
+    framings: frozenset[str] = frozenset()
+    jitter_seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Callers may hand over lists or sets; the frozen value keeps hashable containers.
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "faults", frozenset(self.faults))
+        object.__setattr__(self, "framings", frozenset(self.framings))
+        self._validate()
+
+    def _validate(self) -> None:
+        if not self.host:
+            raise ValueError("host must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}")
+        if not self.models:
+            raise ValueError("at least one model name is needed")
+        for model in self.models:
+            if not model or model != model.strip():
+                raise ValueError(f"model names must be non-empty without spaces around: {model!r}")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("model names must be unique")
+        if self.rate_limit_rps is not None and not (
+            math.isfinite(self.rate_limit_rps) and self.rate_limit_rps > 0
+        ):
+            raise ValueError(f"rate limit must be a positive number, got {self.rate_limit_rps}")
+        for name in ("ttft_ms", "itl_ms", "jitter_ms"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        _check_names("fault", self.faults, FAULTS)
+        _check_names("framing", self.framings, FRAMINGS)
+        if Fault.NO_RETRY_AFTER in self.faults and self.rate_limit_rps is None:
+            raise ValueError(f"fault {Fault.NO_RETRY_AFTER!r} needs a rate limit to show")
+        if Fault.NO_AUTH_CHECK in self.faults and not self.api_key:
+            raise ValueError(f"fault {Fault.NO_AUTH_CHECK!r} needs an API key to show")
+
+
+def _check_names(kind: str, names: frozenset[str], known: Mapping[str, str]) -> None:
+    unknown = sorted(name for name in names if name not in known)
+    if unknown:
+        valid = ", ".join(sorted(known))
+        raise ValueError(f"unknown {kind} {unknown[0]!r}; valid {kind}s: {valid}")
