@@ -28,6 +28,9 @@ API_KEY = "sk-chatgauge-proof-key"
 class Proof:
     """How to prove a check: the fault that must fail it, and the setup both runs need.
 
+    ``fault`` names a reference-endpoint fault, or ``framing:NAME[+NAME]`` for valid but
+    unusual framing variants (the proofs of tier-I checks, which only ever warn).
+
     ``server`` holds extra ``ServerConfig`` fields, ``settings`` extra ``Settings`` fields;
     ``expect_faulty`` is the verdict with the fault on (``warning`` for tier I checks).
     """
@@ -56,7 +59,13 @@ def endpoint(
 def run_single(check_id: str, faults: frozenset[str], proof: Proof) -> CheckResult:
     """Run the check ``check_id`` alone against a fresh endpoint."""
     (check,) = [c for c in all_checks() if c.id == check_id]
-    with endpoint(faults, **proof.server) as (_, client):
+    server = dict(proof.server)
+    framings = {f for f in faults if f.startswith("framing:")}
+    if framings:
+        names = {n for f in framings for n in f.removeprefix("framing:").split("+")}
+        server["framings"] = frozenset(names) | server.get("framings", frozenset())
+        faults = faults - framings
+    with endpoint(faults, **server) as (_, client):
         settings = Settings(model="pro", **proof.settings)
         ctx = CheckContext(send_case=client.send, settings=settings)
         return run_check(ctx, check)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from chatgauge import ChatCase, ChatClient, ClientConfig, EndpointError, Secret
+from chatgauge import ChatCase, ChatClient, ClientConfig, EndpointError, Secret, TimedEvent
 
 KEY = "sk-test-7f3a9c"
 STREAM_CASE = ChatCase(body={"model": "m", "messages": [], "stream": True})
@@ -341,6 +341,18 @@ def test_a_slow_drip_shows_up_as_gaps_between_arrivals() -> None:
     assert all(gap >= pause_s / 2 * 1e9 for gap in gaps), gaps
     reads = [e.read_index for e in exchange.events]
     assert len(set(reads)) == 4
+
+
+def test_on_event_sees_each_event_before_the_next_one_arrives() -> None:
+    seen: list[tuple[str, int]] = []
+
+    def on_event(event: TimedEvent) -> None:
+        seen.append((event.data, time.perf_counter_ns()))
+
+    with ScriptedServer(answer_sse(_events("a", "b"), 0.05)) as server, client_for(server) as c:
+        exchange = c.send(STREAM_CASE, on_event=on_event)
+    assert [data for data, _ in seen] == ["a", "b"]
+    assert seen[0][1] < exchange.events[1].arrived_ns
 
 
 def test_events_written_together_share_one_read_and_one_stamp() -> None:

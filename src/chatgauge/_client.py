@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -23,6 +23,8 @@ from chatgauge._models import ChatCase, ChatExchange, TimedEvent
 from chatgauge._secret import Secret, redact
 from chatgauge._sse import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
 from chatgauge._version import __version__
+
+EventCallback = Callable[[TimedEvent], None]
 
 _BASE_URL_ENV = "OPENAI_BASE_URL"
 _API_KEY_ENV = "OPENAI_API_KEY"
@@ -169,11 +171,13 @@ class ChatClient:
         """Close the connection pool."""
         self._http.close()
 
-    def send(self, case: ChatCase) -> ChatExchange:
+    def send(self, case: ChatCase, on_event: EventCallback | None = None) -> ChatExchange:
         """POST ``case`` to ``{base_url}/chat/completions`` and record what happened.
 
         The body is decoded as SSE when the case asks for a stream or the response says
         ``text/event-stream``; otherwise the whole body is kept in ``raw`` only.
+        ``on_event`` sees each event as soon as it is stamped (to show a stream live); it
+        runs between two reads, so it must be quick or it delays the next stamp.
         """
         headers = {"Content-Type": "application/json", **self._auth_headers(case)}
         headers.update(case.headers)
@@ -183,7 +187,7 @@ class ChatClient:
             content=case.content(),
             headers=headers,
         )
-        return self._exchange(request, case)
+        return self._exchange(request, case, on_event)
 
     def get(self, path: str) -> ChatExchange:
         """GET ``{base_url}{path}`` (for example ``/models``) with the configured key."""
@@ -216,8 +220,10 @@ class ChatClient:
             key = self.config.api_key.reveal()
         return {"Authorization": f"Bearer {key}"} if key is not None else {}
 
-    def _exchange(self, request: httpx.Request, case: ChatCase) -> ChatExchange:
-        recorder = _Recorder(case, str(request.url))
+    def _exchange(
+        self, request: httpx.Request, case: ChatCase, on_event: EventCallback | None = None
+    ) -> ChatExchange:
+        recorder = _Recorder(case, str(request.url), on_event)
         # httpcore calls the trace hook just before it writes the request headers, i.e.
         # after any connect / TLS handshake: the latest possible send stamp.
         request.extensions["trace"] = recorder.on_trace
@@ -248,9 +254,10 @@ class ChatClient:
 class _Recorder:
     """Collects the stamps, bytes and events of one exchange as they happen."""
 
-    def __init__(self, case: ChatCase, url: str) -> None:
+    def __init__(self, case: ChatCase, url: str, on_event: EventCallback | None) -> None:
         self.case = case
         self.url = url
+        self._on_event = on_event
         self.t_send_ns = 0
         self._traced_send_ns: int | None = None
         self.t_headers_ns: int | None = None
@@ -292,7 +299,11 @@ class _Recorder:
             self.framing = decoder.facts
 
     def _stamp(self, events: list[SSEEvent], arrived_ns: int, read_index: int) -> None:
-        self.events.extend(TimedEvent(ev, arrived_ns, read_index) for ev in events)
+        for event in events:
+            timed = TimedEvent(event, arrived_ns, read_index)
+            self.events.append(timed)
+            if self._on_event is not None:
+                self._on_event(timed)
 
     def fail(self, kind: str, exc: Exception) -> None:
         self.t_done_ns = time.perf_counter_ns()

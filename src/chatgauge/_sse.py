@@ -184,10 +184,17 @@ class SSEDecoder:
         if self._closed:
             raise SSEDecodeError("feed() called after close()")
         self._bytes_seen += len(data)
-        events: list[SSEEvent] = []
         text = self._decode(data, final=False)
-        if text:
+        events: list[SSEEvent] = []
+        if not text:
+            return events
+        if self._cr_pending or "\n" in text or "\r" in text:
             self._split(text, final=False, out=events)
+        else:
+            # Fragmented reads mostly land inside a line: just extend it.
+            self._partial += text
+            if len(self._partial) > self._cheap_line_chars:
+                self._check_length(self._partial)
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -219,7 +226,7 @@ class SSEDecoder:
         except UnicodeDecodeError:
             self._invalid_utf8 = True
             text, used = _utf8_decode(data, "replace", final)
-        self._undecoded = data[used:]
+        self._undecoded = data[used:] if used < len(data) else b""
         if self._at_start and text:
             self._at_start = False
             if text[0] == "\ufeff":

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chatgauge.schemas import TIERS
+
 JsonObject = dict[str, Any]
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -43,7 +45,6 @@ ROOTS: Mapping[str, str] = {
     "completion_usage": "CompletionUsage",
     "error_response": "ErrorResponse",
 }
-TIERS = ("strict", "compat")
 MANIFEST_NAME = "manifest.json"
 SCHEMAS_DIR = Path(__file__).resolve().parent
 
@@ -355,11 +356,28 @@ def _resolve(document: JsonObject, pointer: Sequence[str]) -> Any:
     return node
 
 
+def _describe(change: Relaxation | AllowNull) -> str:
+    where = "/" + "/".join(change.pointer)
+    what = f"{change.field!r} not required" if isinstance(change, Relaxation) else "may be null"
+    return f"{where}: {what} ({change.reason})"
+
+
+def _accepts_null(node: JsonObject) -> bool:
+    declared = node.get("type", ())
+    return "null" in ([declared] if isinstance(declared, str) else declared) or any(
+        branch == {"type": "null"} for branch in node.get("anyOf", ())
+    )
+
+
 def compat_variant(name: str, strict: JsonObject) -> JsonObject:
-    """Apply the COMPAT_CHANGES for schema `name` to a copy of its strict document."""
+    """Apply the COMPAT_CHANGES for schema `name` to a copy of its strict document.
+
+    The document's `$comment` lists the changes with their reasons. A change whose target is
+    missing, or already relaxed, raises DerivationError.
+    """
     document = copy.deepcopy(strict)
     document["$id"] = schema_id("compat", name)
-    document["$comment"] = strict["$comment"].replace("; strict tier.", "; compat tier.")
+    notes = []
     for change in COMPAT_CHANGES:
         if change.schema != name:
             continue
@@ -372,8 +390,15 @@ def compat_variant(name: str, strict: JsonObject) -> JsonObject:
                 raise DerivationError(f"compat change finds nothing to relax: {change}")
             target["required"] = [field for field in target["required"] if field != change.field]
         else:
+            if _accepts_null(target):
+                raise DerivationError(f"compat change finds nothing to relax: {change}")
             parent = _resolve(document, change.pointer[:-1])
             parent[change.pointer[-1]] = _allow_null(target)
+        notes.append(_describe(change))
+    comment = strict["$comment"].replace("; strict tier.", "; compat tier.")
+    if notes:
+        comment += " Compat changes: " + "; ".join(notes) + "."
+    document["$comment"] = comment
     return document
 
 

@@ -1,1 +1,229 @@
-"""Checks of group c."""
+"""Checks of group C: usage arithmetic, non-streamed and in the stream's usage chunk.
+
+A response without usage is not judged here (usage is optional in the schema; the stream's
+usage chunk is judged by E6): these checks judge the numbers that were reported.
+"""
+
+from __future__ import annotations
+
+from chatgauge._models import ChatExchange
+from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._inspect import streamed_text, usage_of
+from chatgauge.conformance._registry import check
+from chatgauge.conformance._results import (
+    CheckFailed,
+    CheckSkipped,
+    CheckWarning,
+    Evidence,
+    Severity,
+    Tier,
+)
+from chatgauge.conformance.checks._bodies import (
+    JSONObject,
+    choices_of,
+    content_of,
+    fail_details,
+    is_count,
+    optional_exchange,
+    short,
+)
+
+SPEC_USAGE = "openapi.yaml#/components/schemas/CompletionUsage"
+USAGE_PROBES = ("plain", "plain-stream", "cut", "n3")
+TOTALS = ("prompt_tokens", "completion_tokens", "total_tokens")
+# Each detail counts a part of its total, so it can never exceed it.
+DETAILS = {
+    "prompt_tokens_details": ("prompt_tokens", ("cached_tokens", "audio_tokens")),
+    "completion_tokens_details": (
+        "completion_tokens",
+        (
+            "reasoning_tokens",
+            "audio_tokens",
+            "accepted_prediction_tokens",
+            "rejected_prediction_tokens",
+        ),
+    ),
+}
+
+
+def _reported(ctx: CheckContext, *probes: str) -> list[tuple[ChatExchange, JSONObject]]:
+    """The answered probes among ``probes`` that reported a usage object, with it."""
+    found = []
+    for name in probes:
+        exchange = optional_exchange(ctx, name)
+        usage = usage_of(exchange) if exchange is not None else None
+        if exchange is not None and usage is not None:
+            found.append((exchange, usage))
+    if not found:
+        raise CheckSkipped(f"none of the probes {', '.join(probes)} reported usage")
+    return found
+
+
+def _evidence(ctx: CheckContext, exchange: ChatExchange, usage: JSONObject) -> Evidence:
+    return ctx.evidence(exchange, usage=usage)
+
+
+@check(
+    "C1-usage-arithmetic",
+    "total_tokens is prompt_tokens + completion_tokens",
+    tier=Tier.SPEC,
+    spec_ref=SPEC_USAGE,
+)
+def c1_usage_arithmetic(ctx: CheckContext) -> str | None:
+    """In every usage object (non-streamed, and the stream's usage chunk) ``prompt_tokens``,
+    ``completion_tokens`` and ``total_tokens`` are integers >= 0 and ``total_tokens ==
+    prompt_tokens + completion_tokens`` (dify#19175 reported a total below the prompt).
+    """
+    problems: list[tuple[str, Evidence]] = []
+    for exchange, usage in _reported(ctx, *USAGE_PROBES):
+        label = exchange.case.label
+        bad = {name: usage.get(name) for name in TOTALS if not is_count(usage.get(name))}
+        if bad:
+            text = ", ".join(f"{name}={short(value)}" for name, value in bad.items())
+            problems.append(
+                (f"{label}: not integers >= 0: {text}", _evidence(ctx, exchange, usage))
+            )
+            continue
+        prompt, completion, total = (usage[name] for name in TOTALS)
+        if total != prompt + completion:
+            problems.append(
+                (
+                    f"{label}: total_tokens {total} != prompt_tokens {prompt} + "
+                    f"completion_tokens {completion}",
+                    _evidence(ctx, exchange, usage),
+                )
+            )
+    if problems:
+        message, evidence = fail_details(problems)
+        raise CheckFailed(message, *evidence)
+    return None
+
+
+@check(
+    "C2-prompt-positive",
+    "prompt_tokens is positive for a non-empty prompt",
+    tier=Tier.DEFACTO,
+    spec_ref=SPEC_USAGE,
+)
+def c2_prompt_positive(ctx: CheckContext) -> str | None:
+    """A request with a non-empty prompt reports ``prompt_tokens > 0`` (LocalAI#1194 sent
+    zeros in every chunk), streamed and not.
+    """
+    problems: list[tuple[str, Evidence]] = []
+    for exchange, usage in _reported(ctx, "plain", "plain-stream"):
+        prompt = usage.get("prompt_tokens")
+        if is_count(prompt) and prompt == 0:
+            problems.append(
+                (
+                    f"{exchange.case.label}: prompt_tokens is 0 for a non-empty prompt",
+                    _evidence(ctx, exchange, usage),
+                )
+            )
+    if problems:
+        message, evidence = fail_details(problems)
+        raise CheckFailed(message, *evidence)
+    return None
+
+
+@check(
+    "C2-details-within-totals",
+    "Token details never exceed their totals",
+    tier=Tier.DEFACTO,
+    spec_ref=SPEC_USAGE,
+)
+def c2_details_within_totals(ctx: CheckContext) -> str | None:
+    """Each count in ``prompt_tokens_details`` is at most ``prompt_tokens`` and each count in
+    ``completion_tokens_details`` at most ``completion_tokens`` (e.g. ``cached_tokens <=
+    prompt_tokens``, ``reasoning_tokens <= completion_tokens``; langfuse#14987). Absent or
+    null details are fine.
+    """
+    problems: list[tuple[str, Evidence]] = []
+    for exchange, usage in _reported(ctx, *USAGE_PROBES):
+        for group, (total_name, parts) in DETAILS.items():
+            details, total = usage.get(group), usage.get(total_name)
+            if not isinstance(details, dict) or not is_count(total):
+                continue
+            for part in parts:
+                value = details.get(part)
+                if is_count(value) and value > total:
+                    problems.append(
+                        (
+                            f"{exchange.case.label}: {group}.{part} {value} > {total_name} {total}",
+                            _evidence(ctx, exchange, usage),
+                        )
+                    )
+    if problems:
+        message, evidence = fail_details(problems)
+        raise CheckFailed(message, *evidence)
+    return None
+
+
+@check(
+    "C3-stream-usage-agrees",
+    "Streamed and non-streamed usage of one request agree",
+    tier=Tier.DEFACTO,
+    severity=Severity.MINOR,
+    spec_ref=SPEC_USAGE,
+)
+def c3_stream_usage_agrees(ctx: CheckContext) -> str | None:
+    """Soft rule: the same request sent streamed (with ``include_usage``) and non-streamed
+    reports the same ``prompt_tokens``, and the same ``completion_tokens`` when both
+    produced the same text. A difference is a warning.
+    """
+    plain = optional_exchange(ctx, "plain")
+    stream = optional_exchange(ctx, "plain-stream")
+    plain_usage = usage_of(plain) if plain is not None else None
+    stream_usage = usage_of(stream) if stream is not None else None
+    if plain is None or stream is None or plain_usage is None or stream_usage is None:
+        raise CheckSkipped("needs usage from both the plain and the plain-stream probe")
+    differences = []
+    if plain_usage.get("prompt_tokens") != stream_usage.get("prompt_tokens"):
+        differences.append(
+            f"prompt_tokens {short(plain_usage.get('prompt_tokens'))} non-streamed vs "
+            f"{short(stream_usage.get('prompt_tokens'))} streamed"
+        )
+    choices = choices_of(plain.json_or_none() or {})
+    same_text = len(choices) == 1 and content_of(choices[0]) == streamed_text(stream)
+    if same_text and plain_usage.get("completion_tokens") != stream_usage.get("completion_tokens"):
+        differences.append(
+            f"completion_tokens {short(plain_usage.get('completion_tokens'))} non-streamed vs "
+            f"{short(stream_usage.get('completion_tokens'))} streamed for the same text"
+        )
+    if differences:
+        raise CheckWarning(
+            "; ".join(differences),
+            _evidence(ctx, plain, plain_usage),
+            _evidence(ctx, stream, stream_usage),
+        )
+    return None if same_text else "prompt_tokens agree (the texts differ, so not the completion)"
+
+
+@check(
+    "C3-prompt-grows",
+    "prompt_tokens grows with the prompt",
+    tier=Tier.DEFACTO,
+    severity=Severity.MINOR,
+    spec_ref=SPEC_USAGE,
+)
+def c3_prompt_grows(ctx: CheckContext) -> str | None:
+    """Soft rule: a prompt eight times longer (``long-prompt``) reports more
+    ``prompt_tokens`` than the short one (``plain``); a constant count means the number is
+    not measured. A violation is a warning.
+    """
+    short_probe = optional_exchange(ctx, "plain")
+    long_probe = optional_exchange(ctx, "long-prompt")
+    short_usage = usage_of(short_probe) if short_probe is not None else None
+    long_usage = usage_of(long_probe) if long_probe is not None else None
+    if short_probe is None or long_probe is None or short_usage is None or long_usage is None:
+        raise CheckSkipped("needs usage from both the plain and the long-prompt probe")
+    short_count, long_count = short_usage.get("prompt_tokens"), long_usage.get("prompt_tokens")
+    if not (is_count(short_count) and is_count(long_count)):
+        raise CheckSkipped("prompt_tokens is not a count (judged by C1-usage-arithmetic)")
+    if long_count <= short_count:
+        raise CheckWarning(
+            f"prompt_tokens {long_count} for the long prompt is not more than "
+            f"{short_count} for the short one",
+            _evidence(ctx, short_probe, short_usage),
+            _evidence(ctx, long_probe, long_usage),
+        )
+    return None

@@ -1,0 +1,91 @@
+"""The conformance page: a ``conformance.json`` document rendered as one offline HTML file.
+
+The page has no external resource at all (inline CSS, a few lines of inline JS for the
+filters, and a Content-Security-Policy that forbids fetching anything). Every value taken
+from the document goes through Jinja2's autoescaping: evidence holds endpoint text, which is
+untrusted, and template syntax inside it is data, never evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+from chatgauge.conformance._registry import GROUPS
+
+STATUSES = ("failed", "warning", "unsupported", "skipped", "passed")
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("chatgauge.reports", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_conformance_html(document: Mapping[str, Any]) -> str:
+    """The HTML page of a conformance run (the ``RunResult.to_json()`` shape)."""
+    checks = [_check_view(c) for c in document.get("checks") or ()]
+    summary = {s: int((document.get("summary") or {}).get(s, 0)) for s in STATUSES}
+    settings = dict(document.get("settings") or {})
+    failed = summary["failed"] > 0
+    return _ENV.get_template("conformance.html.j2").render(
+        endpoint=str(document.get("endpoint", "")),
+        model=str(document.get("model", "")),
+        started_at=str(document.get("started_at", "")),
+        duration_s=float(document.get("duration_s") or 0),
+        version=str(document.get("chatgauge_version", "")),
+        verdict="failed" if failed else "passed",
+        summary=summary,
+        statuses=STATUSES,
+        checks=checks,
+        groups=[(g, GROUPS.get(g, g)) for g in sorted({c["group"] for c in checks})],
+        tiers=sorted({c["tier"] for c in checks}),
+        requests_sent=document.get("requests_sent", 0),
+        tokens_used=document.get("tokens_used", 0),
+        max_requests=settings.pop("max_requests", None),
+        max_total_tokens=settings.pop("max_total_tokens", None),
+        settings=settings,
+        internal_errors=[str(e) for e in document.get("internal_errors") or ()],
+    )
+
+
+def _check_view(check: Mapping[str, Any]) -> dict[str, Any]:
+    group = str(check.get("group", ""))
+    return {
+        "id": str(check.get("id", "")),
+        "title": str(check.get("title", "")),
+        "group": group,
+        "group_title": GROUPS.get(group, group),
+        "tier": str(check.get("tier", "")),
+        "severity": str(check.get("severity", "")),
+        "status": str(check.get("status", "")),
+        "message": str(check.get("message", "")),
+        "rule": str(check.get("rule", "")),
+        "spec_ref": str(check.get("spec_ref", "")),
+        "evidence": [_evidence_view(e) for e in check.get("evidence") or ()],
+    }
+
+
+def _evidence_view(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    request = evidence.get("request")
+    detail = evidence.get("detail") or {}
+    return {
+        "label": str(evidence.get("label") or "request"),
+        "status": evidence.get("status"),
+        "request": request if isinstance(request, str) else _pretty(request),
+        "response": str(evidence.get("response_excerpt") or ""),
+        "raw_sse": str(evidence.get("raw_sse") or ""),
+        "detail": _pretty(detail) if detail else "",
+    }
+
+
+def _pretty(value: Any) -> str:
+    return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+__all__ = ["render_conformance_html"]
