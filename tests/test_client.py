@@ -26,7 +26,7 @@ PLAIN_CASE = ChatCase(body={"model": "m", "messages": []})
 
 @dataclass(frozen=True)
 class Received:
-    """One request as the server read it (header names lower-cased)."""
+    """One request as the server read it (header names lower-cased, repeats folded)."""
 
     request_line: str
     headers: dict[str, str]
@@ -84,10 +84,12 @@ def _read_request(conn: socket.socket) -> Received:
         buffer += chunk
     head, body = buffer.split(b"\r\n\r\n", 1)
     request_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
+    headers: dict[str, str] = {}
     for line in lines:
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        key = name.strip().lower()
+        # A repeated header is folded as HTTP allows, so that a duplicate stays visible.
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
     while len(body) < int(headers.get("content-length", "0")):
         body += conn.recv(65536)
     return Received(request_line, headers, body)
@@ -253,6 +255,17 @@ def test_request_carries_body_auth_and_identity_encoding() -> None:
     assert request.headers["content-type"] == "application/json"
     assert request.headers["accept-encoding"] == "identity"
     assert request.body == case.content()
+
+
+def test_case_headers_replace_defaults_whatever_their_letter_case() -> None:
+    case = ChatCase(body={}, headers={"content-type": "text/plain", "authorization": "Basic x"})
+    with ScriptedServer(answer_json(b"{}")) as server, client_for(server) as client:
+        client.send(case)
+    (request,) = server.received
+    assert (request.headers["content-type"], request.headers["authorization"]) == (
+        "text/plain",
+        "Basic x",
+    )
 
 
 def test_the_key_from_the_environment_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,7 @@ from chatgauge import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
 Decoded = tuple[list[SSEEvent], FramingFacts, int | None, str]
 
 PROPERTY_SETTINGS = settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 

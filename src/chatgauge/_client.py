@@ -179,8 +179,8 @@ class ChatClient:
         ``on_event`` sees each event as soon as it is stamped (to show a stream live); it
         runs between two reads, so it must be quick or it delays the next stamp.
         """
-        headers = {"Content-Type": "application/json", **self._auth_headers(case)}
-        headers.update(case.headers)
+        headers = httpx.Headers({"Content-Type": "application/json", **self._auth_headers(case)})
+        headers.update(case.headers)  # replaces by name, whatever the letter case
         request = self._http.build_request(
             "POST",
             f"{self.config.base_url}/chat/completions",

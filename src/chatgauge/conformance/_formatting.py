@@ -22,7 +22,9 @@ def check_table(checks: Iterable[Check]) -> str:
     rows += [(c.id, c.tier.value, c.severity.value, c.title) for c in checks]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
         for row in rows
     ]
     return "\n".join(line.rstrip() for line in lines)

@@ -57,7 +57,8 @@ def junit_xml(document: Mapping[str, Any]) -> bytes:
     for check in checks:
         _testcase(suite, check)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return xml + b"\n"
 
 
 def _testcase(suite: ET.Element, check: Mapping[str, Any]) -> None:

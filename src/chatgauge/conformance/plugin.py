@@ -20,6 +20,7 @@ import json
 import os
 import time
 import warnings
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -58,7 +59,8 @@ _DEFAULT_SETTINGS = Settings(model="")
 class ChatgaugeConformanceWarning(pytest.PytestWarning):
     """A conformance check ended with a warning: legal but hazardous, or a soft rule missed.
 
-    Turn these into failures with ``-W error::chatgauge.conformance.plugin.ChatgaugeConformanceWarning``.
+    Turn them into failures with
+    ``-W error::chatgauge.conformance.plugin.ChatgaugeConformanceWarning``.
     """
 
 
@@ -87,7 +89,9 @@ class PluginSettings:
         """The client configuration; raises ``ValueError`` for a missing or bad base URL."""
         if not self.base_url:
             raise ValueError(NO_ENDPOINT)
-        return ClientConfig(base_url=self.base_url, api_key=self.api_key, verify_tls=not self.insecure)
+        return ClientConfig(
+            base_url=self.base_url, api_key=self.api_key, verify_tls=not self.insecure
+        )
 
     def check_settings(self) -> Settings:
         """The settings checks judge by; raises ``ValueError`` when no model is given."""
@@ -118,6 +122,7 @@ class _State:
     requests_sent: int = 0
     tokens_used: int = 0
     written: list[Path] = field(default_factory=list)
+    write_error: str | None = None
 
 
 _STATE = pytest.StashKey[_State]()
@@ -247,11 +252,13 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.client_config()
         except ValueError as exc:
             raise pytest.UsageError(f"--chatgauge-base-url: {exc}") from None
-    config.stash[_STATE] = _State(
+    state = _State(
         settings=settings,
         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         t0=time.perf_counter(),
     )
+    config.stash[_STATE] = state
+    config.pluginmanager.register(_Collector(config, state), "chatgauge-collector")
 
 
 def _settings_from(config: pytest.Config) -> PluginSettings:
@@ -330,19 +337,109 @@ def _spent(config: pytest.Config) -> tuple[int, int]:
     return (state.context.budget.requests_sent, state.context.budget.tokens_used)
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Collect check results and costs from teardown reports (the last report of a test).
+class _Collector:
+    """Adds up check results and costs from the test reports; writes and prints at the end.
 
-    Runs wherever reports arrive: in-process, or on the xdist controller from its workers.
+    Registered per session in ``pytest_configure``. ``pytest_runtest_logreport`` sees the
+    reports wherever they arrive: in-process, or on the xdist controller from its workers.
+    Files are written on the controller only.
     """
-    if report.when != "teardown" or not report.user_properties:
-        return
-    state = _STATE_BY_NODE.get(report.nodeid) if False else None  # placeholder removed below
-    del state
+
+    def __init__(self, config: pytest.Config, state: _State) -> None:
+        self.config = config
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Take results and costs from teardown reports (a test's last report)."""
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == RESULT_PROPERTY:
+                result = json.loads(str(value))
+                self.state.results[result["id"]] = result
+            elif name == COST_PROPERTY:
+                cost = json.loads(str(value))
+                self.state.requests_sent += int(cost["requests"])
+                self.state.tokens_used += int(cost["tokens"])
+
+    def pytest_sessionfinish(self) -> None:
+        """Write the report files (controller only, and only when asked and there are results)."""
+        directory = self.state.settings.report_dir
+        if directory is None or not self.state.results or hasattr(self.config, "workerinput"):
+            return
+        from chatgauge.conformance._output import write_reports
+
+        try:
+            self.state.written = write_reports(directory, self._document(), junit=False)
+        except OSError as exc:
+            self.state.write_error = f"could not write reports to {directory}: {exc}"
+
+    def _document(self) -> dict[str, Any]:
+        state, settings = self.state, self.state.settings
+        order = {c.id: n for n, c in enumerate(all_checks())}
+        ordered = sorted(
+            state.results.values(), key=lambda r: (order.get(r["id"], len(order)), r["id"])
+        )
+        run = RunResult(
+            endpoint=settings.base_url or "",
+            model=settings.model or "",
+            started_at=state.started_at,
+            results=[_result_from_json(r) for r in ordered],
+            requests_sent=state.requests_sent,
+            tokens_used=state.tokens_used,
+            duration_s=time.perf_counter() - state.t0,
+            internal_errors=[
+                f"{r['id']}: {r['message']}"
+                for r in ordered
+                if str(r["message"]).startswith("chatgauge internal error")
+            ],
+            settings={
+                "strict": settings.strict,
+                "auth_required": bool(settings.api_key),
+                "examples": settings.examples,
+                "max_requests": settings.max_requests,
+                "max_total_tokens": settings.max_total_tokens,
+                "runner": "pytest",
+            },
+        )
+        document: dict[str, Any] = scrub(run.to_json(), settings.api_key)
+        return document
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        """Print the budget used and the files written, when chatgauge did anything."""
+        state = self.state
+        if not (state.results or state.requests_sent or state.write_error):
+            return
+        terminalreporter.write_sep("-", "chatgauge")
+        terminalreporter.write_line(
+            f"budget used: {state.requests_sent} requests, {state.tokens_used} tokens "
+            f"(caps per process: {state.settings.max_requests} requests, "
+            f"{state.settings.max_total_tokens} tokens)"
+        )
+        if state.results:
+            counts = Counter(r["status"] for r in state.results.values())
+            shown = ", ".join(f"{counts[s.value]} {s.value}" for s in Status if counts[s.value])
+            terminalreporter.write_line(f"checks: {shown}")
+        for path in state.written:
+            terminalreporter.write_line(f"wrote {path}")
+        if state.write_error:
+            terminalreporter.write_line(state.write_error, red=True)
 
 
-def _worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
+def _result_from_json(data: Mapping[str, Any]) -> CheckResult:
+    """A :class:`CheckResult` back from its JSON form (as attached to a report)."""
+    return CheckResult(
+        id=data["id"],
+        title=data["title"],
+        group=data["group"],
+        tier=Tier(data["tier"]),
+        severity=Severity(data["severity"]),
+        status=Status(data["status"]),
+        message=data["message"],
+        rule=data["rule"],
+        spec_ref=data["spec_ref"],
+        evidence=tuple(Evidence(**e) for e in data.get("evidence") or ()),
+    )
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -452,7 +549,8 @@ class CheckRunner:
         undecided = (Status.SKIPPED, Status.UNSUPPORTED)
         if results and all(r.status in undecided for r in results):
             reasons = "; ".join(
-                f"{r.status.value}: {r.message}" if len(results) == 1
+                f"{r.status.value}: {r.message}"
+                if len(results) == 1
                 else f"{r.id} {r.status.value}: {r.message}"
                 for r in results
             )

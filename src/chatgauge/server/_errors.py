@@ -52,8 +52,9 @@ def render_error(error: ApiError, faults: frozenset[str]) -> tuple[int, dict[str
     status = error.status
     headers = dict(error.headers)
     if status == 400 and Fault.SERVER_ERROR_ON_INVALID in faults:
-        error = ApiError(500, "The server had an error while processing your request.",
-                         error_type=SERVER_ERROR)
+        error = ApiError(
+            500, "The server had an error while processing your request.", error_type=SERVER_ERROR
+        )
         status = 500
     inner = error.error_object()
     if Fault.ERROR_MISSING_PARAM_KEY in faults:

@@ -7,6 +7,7 @@ decoder dispatches, so every combination decodes to the same data as the plain f
 
 from __future__ import annotations
 
+import itertools
 import json
 from random import Random
 from typing import Final
@@ -84,9 +85,8 @@ def fragment(data: bytes, rng: Random) -> list[bytes]:
         position += rng.randint(*_FRAGMENT_SIZES)
         cuts.add(min(position, len(data)))
     for index, byte in enumerate(data):
-        if byte == 0x0D and data[index + 1 : index + 2] == b"\n":
-            cuts.add(index + 1)
-        elif byte >= 0xC0:  # lead byte of a multibyte sequence: cut right after it
+        # Cut between CR and LF, and right after the lead byte of a multibyte sequence.
+        if (byte == 0x0D and data[index + 1 : index + 2] == b"\n") or byte >= 0xC0:
             cuts.add(index + 1)
     edges = [0, *sorted(cuts)]
-    return [data[start:end] for start, end in zip(edges, edges[1:]) if end > start]
+    return [data[start:end] for start, end in itertools.pairwise(edges) if end > start]

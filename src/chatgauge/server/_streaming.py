@@ -35,6 +35,7 @@ from chatgauge.server._responses import (
 from chatgauge.server._validation import ChatRequest
 
 DONE: Final = b"[DONE]"
+CHUNK_OBJECT: Final = "chat.completion.chunk"
 NOT_JSON: Final = b"heartbeat"
 PRESTREAM_STEP: Final = -1
 CONTENT_EVENTS_BEFORE_FAILURE: Final = 2
@@ -115,7 +116,7 @@ class _Planner:
                     ):
                         yield from self._failure(step)
                         return
-            for choice, last_step in zip(self._completion.choices, last_steps):
+            for choice, last_step in zip(self._completion.choices, last_steps, strict=True):
                 if last_step == step:
                     yield from self._finish(choice, step, last=step == final_step)
         if self._usage_wanted and Fault.USAGE_CHUNK_HAS_CHOICES not in faults:
@@ -237,9 +238,7 @@ class _Planner:
         self._chunks += 1
         chunk: dict[str, Any] = {
             "id": chunk_id,
-            "object": "chat.completion" if Fault.CHUNK_WRONG_OBJECT in faults else (
-                "chat.completion.chunk"
-            ),
+            "object": CHUNK_OBJECT if Fault.CHUNK_WRONG_OBJECT not in faults else "chat.completion",
             "created": meta.created,
             "model": meta.model,
             "service_tier": "default",
