@@ -107,7 +107,7 @@ def _summary(exchange: ChatExchange) -> list[str]:
             )
     lines.append(f"E2E {ms(exchange.t_done_ns - exchange.t_send_ns)}")
     if usage:
-        lines.append(f"usage {usage}")
+        lines.append(f"{usage.get('completion_tokens')} completion tokens (server's usage)")
     return lines
 
 

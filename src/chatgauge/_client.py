@@ -277,6 +277,7 @@ class _Recorder:
     def on_headers(self, response: httpx.Response) -> None:
         self.t_headers_ns = time.perf_counter_ns()
         self.status = response.status_code
+        # Names lower-cased; a repeated header is folded into one comma-joined value.
         self.headers = dict(response.headers.items())
 
     def is_event_stream(self) -> bool:

@@ -25,6 +25,8 @@ class ChatCase:
     needs to send something that is not a JSON object (malformed JSON, a list, ...).
     ``headers`` are extra request headers; ``omit_auth`` sends no Authorization header and
     ``api_key_override`` sends another key than the configured one (auth checks).
+    ``read_timeout_s`` overrides the client's longest wait between two reads for this
+    request only (a probe that may hang on purpose must not hold a run for a minute).
     """
 
     body: Mapping[str, Any]
@@ -33,6 +35,7 @@ class ChatCase:
     headers: Mapping[str, str] = field(default_factory=dict)
     omit_auth: bool = False
     api_key_override: str | None = field(default=None, repr=False)
+    read_timeout_s: float | None = None
 
     @property
     def stream(self) -> bool:

@@ -31,8 +31,14 @@ def check_table(checks: Iterable[Check]) -> str:
 
 
 def clip(text: str, limit: int = SUMMARY_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
-    return text if len(text) <= limit else text[:limit] + "…"
+    """``text`` cut to about ``limit`` characters: its start and its end around an ellipsis.
+
+    The end is kept because that is where a stream shows how it ended (``[DONE]`` or not).
+    """
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} … {text[-half:]}"
 
 
 def evidence_summary(evidence: Mapping[str, Any]) -> str:

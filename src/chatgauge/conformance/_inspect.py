@@ -97,8 +97,8 @@ def usage_of(exchange: ChatExchange) -> dict[str, Any] | None:
         return None
     body = exchange.json_or_none()
     if isinstance(body, dict) and isinstance(body.get("usage"), dict):
-        usage: dict[str, Any] = body["usage"]
-        return usage
+        found: dict[str, Any] = body["usage"]
+        return found
     return None
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from chatgauge._models import ChatExchange
 
 
@@ -30,13 +28,18 @@ def replay_with_openai(exchange: ChatExchange) -> int:
             "the openai package is not installed (pip install 'chatgauge[test]')"
         ) from None
 
+    # openai 1.x and 2.x are built on httpx, 3.x on its fork httpx2: serve the bytes through
+    # whichever transport layer the installed client itself uses.
+    from openai import _base_client
+
+    transport_lib: Any = getattr(_base_client, "httpx2", None) or getattr(_base_client, "httpx")  # noqa: B009
     headers = {"content-type": exchange.content_type or "text/event-stream"}
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(exchange.status or 200, headers=headers, content=exchange.raw)
+    def handler(request: Any) -> Any:
+        return transport_lib.Response(exchange.status or 200, headers=headers, content=exchange.raw)
 
     body: dict[str, Any] = dict(exchange.case.body)
-    with httpx.Client(transport=httpx.MockTransport(handler)) as http_client:
+    with transport_lib.Client(transport=transport_lib.MockTransport(handler)) as http_client:
         client = openai.OpenAI(
             base_url="http://replay.invalid/v1",
             api_key="replay",

@@ -276,7 +276,8 @@ def _settings_from(config: pytest.Config) -> PluginSettings:
         examples=config.getoption("chatgauge_examples"),
         derandomize=config.getoption("chatgauge_derandomize"),
         insecure=config.getoption("chatgauge_insecure"),
-        report_dir=Path(report_dir) if report_dir else None,
+        # Relative to where pytest was invoked, whatever rootdir or cwd changes follow.
+        report_dir=config.invocation_params.dir / report_dir if report_dir else None,
     )
 
 
@@ -495,6 +496,7 @@ class Sender:
 
         Skips the test when the budget is exhausted.
         """
+        __tracebackhide__ = True
         if not isinstance(case, ChatCase):
             case = ChatCase(body=dict(case), label="chatgauge_send")
         try:
@@ -537,6 +539,7 @@ class CheckRunner:
         as :class:`ChatgaugeConformanceWarning`; when no check could be judged (all skipped
         or unsupported) the test is skipped with their reasons.
         """
+        __tracebackhide__ = True  # report the outcome at the test, not inside the plugin
         results = self(*patterns)
         failed = [r for r in results if r.status is Status.FAILED]
         if failed:
@@ -580,3 +583,19 @@ def chatgauge_check(
 ) -> CheckRunner:
     """``chatgauge_check(*patterns)`` / ``chatgauge_check.require(*patterns)``: run checks."""
     return CheckRunner(chatgauge_context, request.node, chatgauge_settings.api_key)
+
+
+__all__ = [
+    "COST_PROPERTY",
+    "RESULT_PROPERTY",
+    "ChatgaugeConformanceWarning",
+    "CheckRunner",
+    "PluginSettings",
+    "Sender",
+    "chatgauge_check",
+    "chatgauge_client",
+    "chatgauge_context",
+    "chatgauge_send",
+    "chatgauge_settings",
+    "check_marks",
+]

@@ -291,6 +291,10 @@ def shape_requests(model: str, max_tokens: int = 4) -> list[tuple[str, Body]]:
 
 # --- invalid requests --------------------------------------------------------------------
 
+# The label of every case built from an InvalidRequest: checks that judge how errors are
+# answered (status codes, envelopes) find the invalid requests of the run by it.
+INVALID_LABEL = "invalid: "
+
 
 @dataclass(frozen=True)
 class InvalidRequest:
@@ -306,9 +310,11 @@ class InvalidRequest:
     raw_body: bytes | None = None
     prose_rule: bool = False
 
-    def to_case(self, label: str = "") -> ChatCase:
-        """The request as a :class:`ChatCase` labelled ``label`` (default: the violation)."""
-        return ChatCase(body=self.body, raw_body=self.raw_body, label=label or self.violation)
+    def to_case(self) -> ChatCase:
+        """The request as a :class:`ChatCase` labelled :data:`INVALID_LABEL` + violation."""
+        return ChatCase(
+            body=self.body, raw_body=self.raw_body, label=INVALID_LABEL + self.violation
+        )
 
     def sent_bytes(self) -> bytes:
         """The exact bytes that go on the wire."""
@@ -519,8 +525,10 @@ def _missing_fields(model: str) -> st.SearchStrategy[InvalidRequest]:
 
 __all__ = [
     "BOUNDS",
+    "INVALID_LABEL",
     "MAX_STOP_STRINGS",
     "MAX_TOP_LOGPROBS",
+    "OUTSIDE_MARGIN",
     "PENALTY_BOUNDS",
     "TEMPERATURE_BOUNDS",
     "TOP_P_BOUNDS",

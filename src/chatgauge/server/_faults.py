@@ -20,6 +20,7 @@ class Fault:
 
     # A. request acceptance and validation
     REJECT_TEMPERATURE_ZERO: Final = "reject-temperature-zero"
+    REJECT_CONTENT_PARTS: Final = "reject-content-parts"
     ACCEPT_INVALID_TEMPERATURE: Final = "accept-invalid-temperature"
     SERVER_ERROR_ON_INVALID: Final = "server-error-on-invalid"
     UNKNOWN_MODEL_OK: Final = "unknown-model-ok"
@@ -34,8 +35,11 @@ class Fault:
     OMIT_REFUSAL_AND_LOGPROBS: Final = "omit-refusal-and-logprobs"
     FINISH_REASON_EOS: Final = "finish-reason-eos"
     NO_LENGTH_FINISH: Final = "no-length-finish"
+    WRONG_MESSAGE_ROLE: Final = "wrong-message-role"
     ARGUMENTS_AS_OBJECT: Final = "arguments-as-object"
+    TOOL_CALLS_AS_CONTENT: Final = "tool-calls-as-content"
     STOP_LEAK: Final = "stop-leak"
+    STOP_FINISH_LENGTH: Final = "stop-finish-length"
     MAX_TOKENS_IGNORED: Final = "max-tokens-ignored"
     # C. usage arithmetic
     USAGE_TOTAL_WRONG: Final = "usage-total-wrong"
@@ -84,6 +88,7 @@ class Fault:
 FAULTS: Final[Mapping[str, str]] = MappingProxyType(
     {
         Fault.REJECT_TEMPERATURE_ZERO: "A1: temperature 0 (a valid value) is rejected with 400",
+        Fault.REJECT_CONTENT_PARTS: "A1: content given as an array of text parts gets 400",
         Fault.ACCEPT_INVALID_TEMPERATURE: "A2: temperature outside [0, 2] is accepted with 200",
         Fault.SERVER_ERROR_ON_INVALID: "A2: invalid requests get 500 instead of 400",
         Fault.UNKNOWN_MODEL_OK: "A3: an unknown model is served instead of 404",
@@ -99,8 +104,13 @@ FAULTS: Final[Mapping[str, str]] = MappingProxyType(
         ),
         Fault.FINISH_REASON_EOS: "B3: finish_reason 'eos' instead of 'stop'",
         Fault.NO_LENGTH_FINISH: "B4/G6: finish_reason 'stop' when max_tokens cut the output",
+        Fault.WRONG_MESSAGE_ROLE: "B2: non-streamed messages say role 'model', not 'assistant'",
         Fault.ARGUMENTS_AS_OBJECT: "B4: non-streamed tool call arguments are an object",
+        Fault.TOOL_CALLS_AS_CONTENT: (
+            "B4: non-streamed tool calls come back as JSON text in content, without tool_calls"
+        ),
         Fault.STOP_LEAK: "B4/G5: the stop sequence is included at the end of the content",
+        Fault.STOP_FINISH_LENGTH: "G5: output ended by a stop sequence says finish_reason 'length'",
         Fault.MAX_TOKENS_IGNORED: "G6: max_tokens and max_completion_tokens are ignored",
         Fault.USAGE_TOTAL_WRONG: "C1: total_tokens is prompt_tokens + completion_tokens + 1",
         Fault.USAGE_PROMPT_ZERO: "C2: prompt_tokens is 0 for a non-empty prompt",

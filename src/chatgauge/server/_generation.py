@@ -190,7 +190,11 @@ def _choice(request: ChatRequest, index: int, key: str, faults: frozenset[str]) 
         return _tool_call_choice(request, index, rng, faults)
     natural = _natural_tokens(request, rng, faults)
     tokens, finish, generated = _apply_limits(
-        natural, request.stop, request.max_tokens, leak_stop=Fault.STOP_LEAK in faults
+        natural,
+        request.stop,
+        request.max_tokens,
+        leak_stop=Fault.STOP_LEAK in faults,
+        stop_finish="length" if Fault.STOP_FINISH_LENGTH in faults else "stop",
     )
     logprobs = None
     if request.logprobs:
@@ -270,9 +274,17 @@ def _violate(value: Any, schema: Mapping[str, Any]) -> Any:
 
 
 def _apply_limits(
-    natural: Sequence[str], stops: Sequence[str], limit: int | None, *, leak_stop: bool = False
+    natural: Sequence[str],
+    stops: Sequence[str],
+    limit: int | None,
+    *,
+    leak_stop: bool = False,
+    stop_finish: str = "stop",
 ) -> tuple[tuple[str, ...], str, int]:
-    """Emitted tokens, finish reason and generated-token count after ``stop`` and ``limit``."""
+    """Emitted tokens, finish reason and generated-token count after ``stop`` and ``limit``.
+
+    ``stop_finish`` is the finish reason reported when a stop sequence ended the output.
+    """
     text = ""
     for generated, token in enumerate(natural, start=1):
         text += token
@@ -280,7 +292,7 @@ def _apply_limits(
         if hits:
             position, stop = min(hits)
             cut = position + len(stop) if leak_stop else position
-            return _prefix(natural[:generated], cut), "stop", generated
+            return _prefix(natural[:generated], cut), stop_finish, generated
         if limit is not None and generated >= limit:
             return tuple(natural[:generated]), "length", generated
     return tuple(natural), "stop", len(natural)

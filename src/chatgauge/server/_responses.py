@@ -28,9 +28,17 @@ class ResponseMeta:
     model: str
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON (non-ASCII characters raw, as OpenAI sends them)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
+
+
+def encode_json_string(text: str) -> bytes:
+    """``encode_json`` for a string, without the encoder's dispatch (hot path)."""
+    return json.encoder.encode_basestring(text).encode()
 
 
 def usage_object(
@@ -115,13 +123,18 @@ def completion_body(
 
 def _choice_object(choice: Choice, faults: frozenset[str], extra: bool) -> JSONObject:
     message: JSONObject = {
-        "role": "assistant",
+        "role": "model" if Fault.WRONG_MESSAGE_ROLE in faults else "assistant",
         "content": choice.content,
         "refusal": None,
         "annotations": [],
     }
-    if choice.tool_call is not None:
-        message["tool_calls"] = [tool_call_object(choice.tool_call, faults)]
+    call = choice.tool_call
+    if call is not None and Fault.TOOL_CALLS_AS_CONTENT in faults:
+        message["content"] = json.dumps(
+            {"name": call.name, "arguments": json.loads(call.arguments)}
+        )
+    elif call is not None:
+        message["tool_calls"] = [tool_call_object(call, faults)]
     item: JSONObject = {
         "index": choice.index + (1 if Fault.BAD_CHOICE_INDEX in faults else 0),
         "message": message,

@@ -88,6 +88,7 @@ def _uvicorn_config(config: ServerConfig, *, configure_logging: bool) -> uvicorn
         log_config=uvicorn.config.LOGGING_CONFIG if configure_logging else None,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
         server_header=False,
+        proxy_headers=False,
     )
 
 

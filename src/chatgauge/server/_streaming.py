@@ -29,6 +29,7 @@ from chatgauge.server._responses import (
     JSONObject,
     ResponseMeta,
     encode_json,
+    encode_json_string,
     logprobs_object,
     usage_object,
 )
@@ -36,6 +37,9 @@ from chatgauge.server._validation import ChatRequest
 
 DONE: Final = b"[DONE]"
 CHUNK_OBJECT: Final = "chat.completion.chunk"
+# A placeholder no generated token contains (generated text has no control characters).
+_SLOT: Final = "\x00token\x00"
+_SLOT_JSON: Final = encode_json(_SLOT)
 NOT_JSON: Final = b"heartbeat"
 PRESTREAM_STEP: Final = -1
 CONTENT_EVENTS_BEFORE_FAILURE: Final = 2
@@ -101,14 +105,14 @@ class _Planner:
             yield self._event(PRESTREAM_STEP, [self._role_choice(choice)])
         if Fault.NON_JSON_DATA in faults:
             yield PlannedEvent(NOT_JSON, PRESTREAM_STEP)
-        deltas = [list(self._content_choices(choice)) for choice in self._completion.choices]
-        last_steps = [max(len(items) - 1, 0) for items in deltas]
+        contents = [self._content_payloads(choice) for choice in self._completion.choices]
+        last_steps = [max(len(payloads) - 1, 0) for payloads in contents]
         final_step = max(last_steps)
         content_sent = 0
         for step in range(final_step + 1):
-            for items in deltas:
-                if step < len(items):
-                    yield self._event(step, [items[step]], is_content=True)
+            for payloads in contents:
+                if step < len(payloads):
+                    yield PlannedEvent(payloads[step], step, is_content=True)
                     content_sent += 1
                     if (
                         self._completion.fail_midstream
@@ -167,6 +171,29 @@ class _Planner:
             del delta["role"]
         return self._choice_item(choice.index, delta)
 
+    def _content_payloads(self, choice: Choice) -> list[bytes]:
+        """The encoded content chunks of one choice, in order."""
+        if (
+            choice.tool_call is not None
+            or choice.logprobs is not None
+            or Fault.CHUNK_ID_CHANGES in self._faults
+        ):
+            return [
+                encode_json(self._chunk([item], None)) for item in self._content_choices(choice)
+            ]
+        # Plain text chunks differ only in their token (the hot path of a load test): encode
+        # the chunk once around a placeholder and splice each token into it.
+        template = encode_json(self._chunk([self._text_item(choice.index, _SLOT)], None))
+        prefix, suffix = template.split(_SLOT_JSON)
+        return [prefix + encode_json_string(token) + suffix for token in choice.tokens]
+
+    def _text_item(self, index: int, token: str, logprobs: JSONObject | None = None) -> JSONObject:
+        if Fault.ROLE_EVERY_DELTA in self._faults:
+            return self._choice_item(
+                index, {"role": "assistant", "content": token}, logprobs=logprobs
+            )
+        return self._choice_item(index, {"content": token}, logprobs=logprobs)
+
     def _content_choices(self, choice: Choice) -> Iterator[JSONObject]:
         role_again = Fault.ROLE_EVERY_DELTA in self._faults
         call = choice.tool_call
@@ -192,11 +219,10 @@ class _Planner:
                 yield self._choice_item(choice.index, delta)
             return
         for position, token in enumerate(choice.tokens):
-            delta = {"role": "assistant", "content": token} if role_again else {"content": token}
             logprobs = None
             if choice.logprobs is not None:
                 logprobs = logprobs_object(choice.logprobs[position : position + 1])
-            yield self._choice_item(choice.index, delta, logprobs=logprobs)
+            yield self._text_item(choice.index, token, logprobs)
 
     def _choice_item(
         self,

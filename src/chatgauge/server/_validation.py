@@ -261,6 +261,8 @@ def validate_request(body: object, faults: frozenset[str] = frozenset()) -> Chat
     model = _string(body, "model", "model", required=True)
     assert model is not None
     messages = _messages(body)
+    if Fault.REJECT_CONTENT_PARTS in faults:
+        _reject_content_parts(messages)
     _sampling(body, faults)
     stream = _boolean(body, "stream")
     include_usage = _stream_options(body, stream)
@@ -288,6 +290,13 @@ def validate_request(body: object, faults: frozenset[str] = frozenset()) -> Chat
         tool_choice=tool_choice,
         named_tool=named_tool,
     )
+
+
+def _reject_content_parts(messages: Sequence[Mapping[str, Any]]) -> None:
+    """The reject-content-parts fault: only string content is taken, as some servers do."""
+    for index, message in enumerate(messages):
+        if isinstance(message.get("content"), list):
+            raise _type_error(f"messages[{index}].content", "a string", message["content"])
 
 
 def _sampling(body: Mapping[str, Any], faults: frozenset[str]) -> None:

@@ -16,6 +16,7 @@ from chatgauge.conformance._results import CheckOutcome, CheckSkipped, Evidence
 
 JSONObject = dict[str, Any]
 SHORT_REPR_CHARS = 120
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
 
 
 def short(value: Any, limit: int = SHORT_REPR_CHARS) -> str:

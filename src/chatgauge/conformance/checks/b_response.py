@@ -16,6 +16,7 @@ from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._registry import check
 from chatgauge.conformance._results import CheckFailed, CheckSkipped, Evidence, Tier
 from chatgauge.conformance.checks._bodies import (
+    FINISH_REASONS,
     JSONObject,
     answered_body,
     choices_of,
@@ -42,9 +43,11 @@ SCHEMA_MESSAGE_CHARS = 200
 # `created` must be within this many seconds of our clock: generous for clock skew, tight
 # enough to catch milliseconds or a constant placeholder.
 CREATED_TOLERANCE_S = 86_400
-FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
-# Probes whose limit is small enough that a completion exactly at the limit must have
-# been cut: a natural stop landing on exactly that token is not worth a false alarm.
+# Answers that end in each way: naturally or at a stop string, cut, and with tool calls.
+FINISH_PROBES = ("stop", "cut", "n3", "tools", "json-mode", "json-schema", "logprobs")
+# Probes with a limit (3) so small that a completion of exactly that length was cut. At the
+# run's larger limit a model may well stop naturally on the last allowed token, so there
+# only the other direction ('length' claimed below the limit) is judged.
 CUT_PROBES = ("cut", "cut-completion-tokens")
 
 
@@ -245,7 +248,7 @@ def b3_finish_reason(ctx: CheckContext) -> str | None:
     or an engine-specific value such as ``eos``.
     """
     problems: list[tuple[str, Evidence]] = []
-    for exchange, body in _bodies(ctx, "plain", "cut", "n3", "tools"):
+    for exchange, body in _bodies(ctx, "plain", *FINISH_PROBES):
         for position, choice in enumerate(choices_of(body)):
             reason = choice.get("finish_reason")
             if not isinstance(reason, str) or reason not in FINISH_REASONS:

@@ -265,9 +265,8 @@ def tool_call_deltas(ctx: CheckContext) -> str | None:
                         ctx.evidence(exchange),
                     )
                 key = (delta_index, fragment["index"])
-                function = (
-                    fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
-                )
+                raw_function = fragment.get("function")
+                function: dict[str, Any] = raw_function if isinstance(raw_function, dict) else {}
                 if key not in calls:
                     name = function.get("name")
                     if (

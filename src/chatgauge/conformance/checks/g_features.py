@@ -30,6 +30,7 @@ from chatgauge.conformance._results import (
     Tier,
 )
 from chatgauge.conformance.checks._bodies import (
+    FINISH_REASONS,
     JSONObject,
     answered_body,
     choices_of,
@@ -37,6 +38,7 @@ from chatgauge.conformance.checks._bodies import (
     content_of,
     fail_details,
     is_number,
+    message_of,
     optional_body,
     optional_exchange,
     requested_limit,
@@ -48,6 +50,8 @@ SPEC_REQUEST = "openapi.yaml#/components/schemas/CreateChatCompletionRequest"
 SPEC_LOGPROB = "openapi.yaml#/components/schemas/ChatCompletionTokenLogprob"
 FENCE = "```"
 MAX_BYTE = 255
+# Float noise in a log-softmax can leave a certain token a hair above 0; no client cares.
+LOGPROB_TOLERANCE = 1e-6
 
 
 def _single_choice(ctx: CheckContext, probe: str) -> tuple[ChatExchange, JSONObject]:
@@ -62,16 +66,20 @@ def _single_choice(ctx: CheckContext, probe: str) -> tuple[ChatExchange, JSONObj
 def _completed_content(ctx: CheckContext, probe: str) -> tuple[ChatExchange, str | None]:
     """The content of a structured-output answer that finished with ``stop``.
 
-    A cut answer (``length``) or one that ended otherwise cannot be held to the format.
+    A cut answer (``length``), one that ended otherwise, or a refusal (``message.refusal``
+    set, content null) cannot be held to the format.
     """
     exchange, choice = _single_choice(ctx, probe)
-    reason = choice.get("finish_reason")
+    reason, content = choice.get("finish_reason"), content_of(choice)
     if reason != "stop":
         raise CheckSkipped(
             f"finish_reason is {short(reason)}; only a completed ('stop') answer must be JSON",
             ctx.evidence(exchange, finish_reason=reason),
         )
-    return exchange, content_of(choice)
+    refusal = message_of(choice).get("refusal")
+    if content is None and isinstance(refusal, str) and refusal:
+        raise CheckSkipped(f"the model refused: {short(refusal)}", ctx.evidence(exchange))
+    return exchange, content
 
 
 def _json_object(ctx: CheckContext, exchange: ChatExchange, content: str | None) -> JSONObject:
@@ -207,7 +215,8 @@ def g3_logprob_tokens(ctx: CheckContext) -> str | None:
 )
 def g3_logprob_values(ctx: CheckContext) -> str | None:
     """Every ``logprob`` (of a token and of its ``top_logprobs`` alternatives) is a number
-    <= 0, and every ``bytes`` is null or a list of integers 0..255.
+    <= 0 (float noise up to 1e-6 aside), and every ``bytes`` is null or a list of integers
+    0..255.
     """
     exchange, entries = _entries_or_skip(ctx)
     problems: list[tuple[str, Evidence]] = []
@@ -224,7 +233,7 @@ def g3_logprob_values(ctx: CheckContext) -> str | None:
             ]
         for where, item in items:
             logprob, raw_bytes = item.get("logprob"), item.get("bytes")
-            if not (is_number(logprob) and logprob <= 0):
+            if not (is_number(logprob) and logprob <= LOGPROB_TOLERANCE):
                 text = f"{where}.logprob is {short(logprob)}, expected a number <= 0"
                 problems.append((text, ctx.evidence(exchange, entry=entry)))
             if raw_bytes is not None and not _is_byte_list(raw_bytes):
@@ -276,8 +285,9 @@ def g3_top_logprobs_count(ctx: CheckContext) -> str | None:
 )
 def g4_n_stream(ctx: CheckContext) -> str | None:
     """A streamed request with ``n`` = 3 delivers choices with exactly the indices 0..n-1,
-    and each index gets its own finish_reason. (The non-streamed side is judged by
-    B2-choice-count, B2-choice-index and B3.)
+    and once any choice finishes, every index gets its own finish_reason (a stream with no
+    finish_reason at all is E4's matter; the non-streamed side is judged by
+    B2-choice-count, B2-choice-index and B3).
     """
     exchange = ctx.answered("n3-stream", optional=True)
     n = requested_n(exchange)
@@ -293,14 +303,14 @@ def g4_n_stream(ctx: CheckContext) -> str | None:
     finished = set(streamed_finish_reasons(exchange))
     problems = []
     if seen != expected:
-        problems.append(f"n={n} but the stream carried choice indices {sorted(map(repr, seen))}")
+        problems.append(f"n={n} but the stream carried choice indices {sorted(seen, key=repr)}")
     if finished and finished != expected:
         # No finish at all is an E4 matter; here some choices finish and others do not.
         problems.append(f"finish_reason arrived for indices {sorted(finished)} only")
     if problems:
         raise CheckFailed(
             "; ".join(problems),
-            ctx.evidence(exchange, indices_seen=sorted(map(repr, seen))),
+            ctx.evidence(exchange, indices_seen=sorted(seen, key=repr)),
         )
     return None
 
@@ -386,7 +396,8 @@ def g5_stop_excluded(ctx: CheckContext) -> str | None:
 def g5_stop_finish(ctx: CheckContext) -> str | None:
     """When a stop string ended the output (the stopped text is the unstopped answer up to
     the stop string), the finish_reason is ``stop``, streamed or not. When the two answers
-    diverge before that point the check cannot tell and skips.
+    diverge before that point the check cannot tell and skips; a missing or undocumented
+    finish_reason is judged by B3 and E4.
     """
     unstopped = _unstopped_text(ctx)
     problems: list[tuple[str, Evidence]] = []
@@ -398,6 +409,8 @@ def g5_stop_finish(ctx: CheckContext) -> str | None:
             continue
         if text.strip() != unstopped[: unstopped.index(word)].strip():
             continue  # not provably stopped by the stop string
+        if reason not in FINISH_REASONS:
+            continue  # a missing or undocumented reason is judged by B3 and E4
         judged += 1
         if reason != "stop":
             problems.append(
@@ -418,29 +431,38 @@ def g5_stop_finish(ctx: CheckContext) -> str | None:
 def _over_limit(exchange: ChatExchange, limit: int) -> str | None:
     """Why the answer is longer than ``limit`` completion tokens, or ``None``.
 
-    Usage decides when reported. Without it a stream's non-empty content events of choice
-    0 bound the token count from below (one event carries at least one token's text).
+    A non-streamed answer is judged by its usage. A stream is judged over the limit only
+    when every signal it gives says so: its usage, when reported, and its non-empty content
+    events of choice 0 (a lower bound on tokens when each event carries at least one). A
+    streamed usage that disagrees with the text is C3's matter, a re-chunking proxy's many
+    small events are no violation.
     """
     used = completion_tokens(usage_of(exchange))
-    if used is not None:
-        return f"{used} completion tokens" if used > limit else None
     if not exchange.case.stream:
-        return None
+        return f"{used} completion tokens" if used is not None and used > limit else None
     events = 0
     for chunk in choice_chunks(exchange):
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict) and choice.get("index") == 0 and delta.get("content"):
                 events += 1
-    return f"{events} content events (no usage)" if events > limit else None
+    if events <= limit or (used is not None and used <= limit):
+        return None
+    reported = f"{used} completion tokens" if used is not None else "no usage"
+    return f"{events} content events ({reported})"
 
 
 def _judge_limits(ctx: CheckContext, exchanges: list[ChatExchange], field: str) -> None:
+    """Fail when an answer exceeds its limit; skip when no answer could be measured."""
     problems: list[tuple[str, Evidence]] = []
+    measured = 0
     for exchange in exchanges:
         limit = requested_limit(exchange)
         if limit is None:
             continue
+        if not exchange.case.stream and completion_tokens(usage_of(exchange)) is None:
+            continue  # a non-streamed answer without usage cannot be measured
+        measured += 1
         limit *= requested_n(exchange)
         excess = _over_limit(exchange, limit)
         if excess:
@@ -453,6 +475,8 @@ def _judge_limits(ctx: CheckContext, exchanges: list[ChatExchange], field: str) 
     if problems:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
+    if not measured:
+        raise CheckSkipped("no answer reported usage.completion_tokens to compare")
 
 
 @check(
@@ -483,7 +507,5 @@ def g6_max_completion_tokens(ctx: CheckContext) -> str | None:
     the completion uses at most that many tokens (llama-cpp-python#1907 ignored it).
     """
     exchange = ctx.answered("cut-completion-tokens")
-    if completion_tokens(usage_of(exchange)) is None:
-        raise CheckSkipped("no usage.completion_tokens to compare", ctx.evidence(exchange))
     _judge_limits(ctx, [exchange], "max_completion_tokens")
     return None
