@@ -6,19 +6,22 @@ machine needs nothing but Python and ``pip install nox``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "schemas", "tests"]
 
 # Linters pinned: a new release with new rules must not turn CI red on unchanged code.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
 
 ROOT = Path(__file__).parent
+# The OpenAI spec the shipped JSON Schemas are derived from (shared/ lies beside the clone).
+SPEC = ROOT.parent / "shared" / "reference" / "openai-openapi.yaml"
 
 
 @nox.session
@@ -67,3 +70,14 @@ def bench(session: nox.Session) -> None:
         "python_files=bench_*.py",
         *session.posargs,
     )
+
+
+@nox.session
+def schemas(session: nox.Session) -> None:
+    """Fail if the shipped JSON Schemas differ from the spec (``-- --write`` regenerates)."""
+    spec = Path(os.environ.get("CHATGAUGE_OPENAPI_SPEC", SPEC))
+    if not spec.is_file():
+        session.skip(f"OpenAI spec not found at {spec}")
+    session.install("-e", ".", "pyyaml>=6.0")
+    mode = [] if "--write" in session.posargs else ["--check"]
+    session.run("python", "-m", "chatgauge.schemas._derive", "--spec", str(spec), *mode)

@@ -121,6 +121,30 @@ def test_shipped_suite_passes_against_the_faithful_endpoint(
     assert (pytester.path / "out" / "conformance.html").is_file()
 
 
+def test_results_and_budget_cross_xdist_to_the_controller(
+    pytester: pytest.Pytester, faithful_url: str, no_endpoint_env: None
+) -> None:
+    pytest.importorskip("xdist")
+    selected = {c.id for c in all_checks() if c.group in "CD"}
+
+    result = _run(
+        pytester,
+        *SUITE,
+        "-n",
+        "2",
+        f"--chatgauge-base-url={faithful_url}",
+        "--chatgauge-model=pro",
+        "--chatgauge-select=C,D",
+        "--chatgauge-report-dir=out",
+    )
+
+    assert result.ret == 0, result.stdout.str()
+    document = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    assert {c["id"] for c in document["checks"]} == selected
+    assert document["requests_sent"] > 0
+    result.stdout.fnmatch_lines([f"budget used: {document['requests_sent']} requests*"])
+
+
 def test_a_fault_fails_exactly_its_check_with_the_evidence(
     pytester: pytest.Pytester, no_endpoint_env: None
 ) -> None:
@@ -293,7 +317,13 @@ def _always_passes(ctx: CheckContext) -> str | None:
 
 
 @pytest.fixture
-def runner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> CheckRunner:
+def properties() -> list[tuple[str, object]]:
+    """Stands in for an item's user_properties (this test run's own items stay clean)."""
+    return []
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, properties: list[tuple[str, object]]) -> CheckRunner:
     """A runner on a context that never sends, with four test-only checks registered."""
     for check_id, func in (
         ("G90-test-fails", _always_fails),
@@ -308,11 +338,11 @@ def runner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> C
         raise AssertionError("the test-only checks send nothing")
 
     context = CheckContext(send_case=no_sending, settings=Settings(model="m"))  # type: ignore[arg-type]
-    return CheckRunner(context, request.node, KEY)
+    return CheckRunner(context, properties, KEY)
 
 
 def test_failed_check_fails_the_test_with_message_and_evidence(
-    runner: CheckRunner, request: pytest.FixtureRequest
+    runner: CheckRunner, properties: list[tuple[str, object]]
 ) -> None:
     with pytest.raises(pytest.fail.Exception) as failure:
         runner.require("G90-test-fails")
@@ -321,7 +351,7 @@ def test_failed_check_fails_the_test_with_message_and_evidence(
     assert "G90-test-fails (failed): value was '***'" in text
     assert "evidence [probe] HTTP 200" in text
     assert "sk-plugin-test-secret" not in text
-    (attached,) = [json.loads(v) for n, v in request.node.user_properties if n == RESULT_PROPERTY]
+    (attached,) = [json.loads(str(v)) for n, v in properties if n == RESULT_PROPERTY]
     assert attached["status"] == "failed"
     assert "sk-plugin-test-secret" not in json.dumps(attached)
 
@@ -360,8 +390,10 @@ def test_an_exact_id_is_not_treated_as_a_prefix(
     assert [r.id for r in runner("G93")] == ["G93-test-passes", "G93-test-passes-too"]
 
 
-def test_results_attach_to_the_item(runner: CheckRunner, request: pytest.FixtureRequest) -> None:
-    runner("G93-test-passes")
+def test_each_result_is_attached_once(
+    runner: CheckRunner, properties: list[tuple[str, object]]
+) -> None:
+    runner("G93-test-passes", "G91-test-warns")
 
-    names = [n for n, _ in request.node.user_properties]
-    assert names.count(RESULT_PROPERTY) == 1
+    attached = [json.loads(str(v))["id"] for n, v in properties if n == RESULT_PROPERTY]
+    assert attached == ["G91-test-warns", "G93-test-passes"]

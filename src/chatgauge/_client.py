@@ -181,11 +181,20 @@ class ChatClient:
         """
         headers = httpx.Headers({"Content-Type": "application/json", **self._auth_headers(case)})
         headers.update(case.headers)  # replaces by name, whatever the letter case
+        timeout = None
+        if case.read_timeout_s is not None:
+            timeout = httpx.Timeout(
+                connect=self.config.connect_timeout_s,
+                read=case.read_timeout_s,
+                write=case.read_timeout_s,
+                pool=self.config.connect_timeout_s,
+            )
         request = self._http.build_request(
             "POST",
             f"{self.config.base_url}/chat/completions",
             content=case.content(),
             headers=headers,
+            **({"timeout": timeout} if timeout is not None else {}),
         )
         return self._exchange(request, case, on_event)
 
@@ -224,6 +233,7 @@ class ChatClient:
         self, request: httpx.Request, case: ChatCase, on_event: EventCallback | None = None
     ) -> ChatExchange:
         recorder = _Recorder(case, str(request.url), on_event)
+        decoder: SSEDecoder | None = None
         # httpcore calls the trace hook just before it writes the request headers, i.e.
         # after any connect / TLS handshake: the latest possible send stamp.
         request.extensions["trace"] = recorder.on_trace
@@ -245,6 +255,10 @@ class ChatClient:
             recorder.fail("connection", exc)
         except (httpx.ProtocolError, SSEDecodeError) as exc:
             recorder.fail("protocol", exc)
+        if decoder is not None and recorder.framing is None:
+            # The facts snapshot costs about as much as decoding an event: take it once,
+            # at EOF or here after a failure, never per read.
+            recorder.framing = decoder.facts
         secrets = [self.config.api_key]
         if case.api_key_override:
             secrets.append(Secret(case.api_key_override))
@@ -290,7 +304,6 @@ class _Recorder:
         self.pieces.append(piece)
         if decoder is not None:
             self._stamp(decoder.feed(piece), arrived_ns, read_index)
-            self.framing = decoder.facts
 
     def on_eof(self, decoder: SSEDecoder | None) -> None:
         self.t_done_ns = time.perf_counter_ns()

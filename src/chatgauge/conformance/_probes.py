@@ -193,7 +193,8 @@ def _tools_stream(ctx: CheckContext) -> ChatCase:
 def _fail_midstream(ctx: CheckContext) -> ChatCase:
     body = ctx.base_body(stream=True)
     body["messages"] = [{"role": "user", "content": f"Say hello. {FAIL_MIDSTREAM_MARKER}"}]
-    return _case("fail-midstream", body)
+    # A hang after the error is the deviation F3 looks for: wait a little, not a minute.
+    return _case("fail-midstream", body, read_timeout_s=10.0)
 
 
 @probe("unknown-model")

@@ -514,14 +514,22 @@ def chatgauge_send(chatgauge_context: CheckContext) -> Sender:
 class CheckRunner:
     """Runs registered checks on the session's context and records their results.
 
+    Each result is appended to ``user_properties`` (the test item's) as
+    ``("chatgauge", <CheckResult JSON>)``, with the API key masked.
+
     ``runner(*patterns)`` returns the results; ``runner.require(*patterns)`` also turns
     them into the test's outcome. A pattern is a check id (exactly that check), a rule
     number such as ``B2`` (its checks) or a group letter such as ``D``.
     """
 
-    def __init__(self, context: CheckContext, node: pytest.Item, key: Secret | None) -> None:
+    def __init__(
+        self,
+        context: CheckContext,
+        user_properties: list[tuple[str, object]],
+        key: Secret | None,
+    ) -> None:
         self._context = context
-        self._node = node
+        self._properties = user_properties
         self._key = key
 
     def __call__(self, *patterns: str) -> list[CheckResult]:
@@ -529,7 +537,7 @@ class CheckRunner:
         results = [run_check(self._context, c) for c in _resolve(patterns)]
         for result in results:
             public = scrub(result.to_json(), self._key)
-            self._node.user_properties.append((RESULT_PROPERTY, json.dumps(public)))
+            self._properties.append((RESULT_PROPERTY, json.dumps(public)))
         return results
 
     def require(self, *patterns: str) -> list[CheckResult]:
@@ -582,7 +590,7 @@ def chatgauge_check(
     chatgauge_settings: PluginSettings,
 ) -> CheckRunner:
     """``chatgauge_check(*patterns)`` / ``chatgauge_check.require(*patterns)``: run checks."""
-    return CheckRunner(chatgauge_context, request.node, chatgauge_settings.api_key)
+    return CheckRunner(chatgauge_context, request.node.user_properties, chatgauge_settings.api_key)
 
 
 __all__ = [

@@ -3,7 +3,9 @@ server with a latency model, a timing log, fault injection and unusual framings.
 
 It is chatgauge's default target and its own test double: in faithful mode it honours every
 server-side rule of the conformance catalogue; each name in :data:`FAULTS` breaks exactly one
-rule; each name in :data:`FRAMINGS` is valid but unusual.
+rule; each name in :data:`FRAMINGS` is valid but unusual. A user message containing
+:data:`FAIL_MIDSTREAM_MARKER` makes a streamed response send two content events, then a
+``data: {"error": {...}}`` event and ``data: [DONE]`` (the test hook for rule F3).
 """
 
 from chatgauge.server._app import create_app
