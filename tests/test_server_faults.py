@@ -51,6 +51,14 @@ def is_json_object(text: str | None) -> bool:
         return False
 
 
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def per_index(exchange: Exchange) -> dict[int, list[dict[str, Any]]]:
     groups: dict[int, list[dict[str, Any]]] = {}
     for choice in exchange.choice_chunks():
@@ -235,6 +243,7 @@ PROBES: dict[str, Probe] = {
     Fault.NON_JSON_DATA: Probe(
         one(streamed(), lambda e: not all(d == "[DONE]" or is_json_object(d) for d in e.data()))
     ),
+    Fault.INVALID_UTF8: Probe(one(streamed(), lambda e: not is_utf8(e.raw))),
     Fault.NO_DONE: Probe(one(streamed(), lambda e: "[DONE]" not in e.data())),
     Fault.DATA_AFTER_DONE: Probe(one(streamed(), data_after_done)),
     Fault.DOUBLE_DONE: Probe(one(streamed(), lambda e: e.data().count("[DONE]") > 1)),

@@ -50,6 +50,7 @@ class Fault:
     # D. SSE framing
     WRONG_CONTENT_TYPE: Final = "wrong-content-type"
     NON_JSON_DATA: Final = "non-json-data"
+    INVALID_UTF8: Final = "invalid-utf8"
     NO_DONE: Final = "no-done"
     DATA_AFTER_DONE: Final = "data-after-done"
     DOUBLE_DONE: Final = "double-done"
@@ -119,6 +120,7 @@ FAULTS: Final[Mapping[str, str]] = MappingProxyType(
         Fault.STREAM_USAGE_DIFFERS: "C3: streamed usage counts one completion token more",
         Fault.WRONG_CONTENT_TYPE: "D1: streams are sent with Content-Type application/json",
         Fault.NON_JSON_DATA: "D2: a stream carries a 'data: heartbeat' event that is not JSON",
+        Fault.INVALID_UTF8: "D2: the first content delta holds a byte that is not UTF-8 (0xFF)",
         Fault.NO_DONE: "D3: streams end without 'data: [DONE]'",
         Fault.DATA_AFTER_DONE: "D3: one more chunk is sent after 'data: [DONE]'",
         Fault.DOUBLE_DONE: "D3: 'data: [DONE]' is sent twice",

@@ -45,7 +45,7 @@ class EventEncoder:
             lines.append(f"id{sep}{self._sent + 1}")
         lines += [f"data{sep}{line}" for line in self._data_lines(payload)]
         text = eol.join(lines) + eol + eol
-        data = text.encode()
+        data = text.encode(errors="surrogateescape")
         if self._sent == 0 and Framing.BOM in self._framings:
             data = BOM + data
         self._sent += 1
@@ -54,7 +54,8 @@ class EventEncoder:
         return [data]
 
     def _data_lines(self, payload: bytes) -> list[str]:
-        text = payload.decode()
+        # surrogateescape carries the bytes of the invalid-utf8 fault through unchanged.
+        text = payload.decode(errors="surrogateescape")
         if Framing.MULTILINE_DATA not in self._framings or not text.startswith("{"):
             return [text]
         # indent=0 puts a newline only where JSON allows whitespace; the decoder joins the

@@ -79,6 +79,16 @@ def plan_stream(
     return list(_Planner(completion, meta, request, faults, framings).events())
 
 
+def _with_invalid_byte(payload: bytes) -> bytes:
+    """``payload`` with 0xFF (never valid in UTF-8) at the start of its content string."""
+    for marker in (b'"content":"', b'"arguments":"'):
+        at = payload.find(marker)
+        if at >= 0:
+            at += len(marker)
+            return payload[:at] + b"\xff" + payload[at:]
+    return payload
+
+
 class _Planner:
     def __init__(
         self,
@@ -106,6 +116,8 @@ class _Planner:
         if Fault.NON_JSON_DATA in faults:
             yield PlannedEvent(NOT_JSON, PRESTREAM_STEP)
         contents = [self._content_payloads(choice) for choice in self._completion.choices]
+        if Fault.INVALID_UTF8 in faults and contents[0]:
+            contents[0][0] = _with_invalid_byte(contents[0][0])
         last_steps = [max(len(payloads) - 1, 0) for payloads in contents]
         final_step = max(last_steps)
         content_sent = 0
