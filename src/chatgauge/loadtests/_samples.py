@@ -1,0 +1,89 @@
+"""One record per load-test request: the raw stamps every metric is computed from.
+
+A sample keeps every token-bearing event's arrival stamp, so inter-token gaps are exact and
+a mid-stream stall stays visible in p99; nothing is rounded. Samples are plain values that
+travel as JSON-ready dicts (locust ships them from workers to the master), so merged
+statistics are computed from exactly the same numbers a single process would have used.
+
+All stamps are ``time.perf_counter_ns()`` values of the process that took them (one
+monotonic clock per machine); ``None`` where the moment never came (e.g. no first token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+TokenSource = Literal["usage", "events"]
+ErrorKind = Literal["http", "timeout", "connection", "malformed"]
+
+
+@dataclass(frozen=True)
+class RequestSample:
+    """What one request did, stamp by stamp.
+
+    - ``t_sched_ns``: when the request was meant to start (open-loop rate mode), else equal
+      to ``t_send_ns``; latency from it includes client-side queueing (coordinated
+      omission corrected).
+    - ``t_send_ns``: just before the request bytes were written.
+    - ``t_headers_ns``: status line and headers read.
+    - ``t_first_event_ns``: the first SSE data event (may be a role-only chunk).
+    - ``token_event_ns``: arrival stamps of every token-bearing event (non-empty content,
+      reasoning or tool-call delta), in order; a role-only chunk is never one.
+    - ``token_event_counts``: how many tokens each of those events carried when known
+      (usage-based split unknown: 1 each); same length as ``token_event_ns``.
+    - ``t_done_ns``: ``[DONE]`` or the end of the body.
+    - ``output_tokens`` and ``token_source``: N from ``usage.completion_tokens`` when the
+      server sent usage, else the count of token-bearing events.
+    - ``reads`` / ``max_events_per_read``: how the body arrived (clumping detection).
+    - ``error_kind`` / ``error``: set for a failed request (HTTP status >= 400, timeout,
+      connection, malformed stream); a failed request is never good for goodput.
+    """
+
+    t_sched_ns: int
+    t_send_ns: int
+    t_headers_ns: int | None
+    t_first_event_ns: int | None
+    t_done_ns: int
+    token_event_ns: tuple[int, ...] = ()
+    token_event_counts: tuple[int, ...] = ()
+    output_tokens: int = 0
+    token_source: TokenSource = "events"
+    prompt_tokens: int | None = None
+    status: int | None = None
+    reads: int = 0
+    max_events_per_read: int = 0
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+    worker: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the request completed without error."""
+        return self.error_kind is None
+
+    @property
+    def t_first_token_ns(self) -> int | None:
+        """Arrival of the first token-bearing event."""
+        return self.token_event_ns[0] if self.token_event_ns else None
+
+    @property
+    def t_last_token_ns(self) -> int | None:
+        """Arrival of the last token-bearing event."""
+        return self.token_event_ns[-1] if self.token_event_ns else None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON- and msgpack-ready dict."""
+        data = asdict(self)
+        data["token_event_ns"] = list(self.token_event_ns)
+        data["token_event_counts"] = list(self.token_event_counts)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RequestSample:
+        """The inverse of :meth:`to_json`."""
+        values = dict(data)
+        values["token_event_ns"] = tuple(values.get("token_event_ns", ()))
+        values["token_event_counts"] = tuple(values.get("token_event_counts", ()))
+        return cls(**values)
