@@ -50,9 +50,9 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Start ``chatgauge serve`` and stream one completion from it, live."""
+    """``chatgauge demo``: the reference endpoint, a live stream, checks, reports/."""
     session.install(".")
-    session.run("python", "scripts/demo_stream.py", *session.posargs)
+    session.run("chatgauge", "demo", *session.posargs)
 
 
 @nox.session

@@ -181,7 +181,7 @@ class ChatClient:
         """
         headers = httpx.Headers({"Content-Type": "application/json", **self._auth_headers(case)})
         headers.update(case.headers)  # replaces by name, whatever the letter case
-        timeout = None
+        timeout = self._http.timeout
         if case.read_timeout_s is not None:
             timeout = httpx.Timeout(
                 connect=self.config.connect_timeout_s,
@@ -194,7 +194,7 @@ class ChatClient:
             f"{self.config.base_url}/chat/completions",
             content=case.content(),
             headers=headers,
-            **({"timeout": timeout} if timeout is not None else {}),
+            timeout=timeout,
         )
         return self._exchange(request, case, on_event)
 

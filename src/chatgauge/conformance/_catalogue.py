@@ -24,7 +24,12 @@ def catalogue_markdown() -> str:
         members = [c for c in checks if c.group == group]
         if not members:
             continue
-        lines += [f"**{group}. {name}**", "", "| id | tier | severity | rule |", "|---|---|---|---|"]
+        lines += [
+            f"**{group}. {name}**",
+            "",
+            "| id | tier | severity | rule |",
+            "|---|---|---|---|",
+        ]
         for c in members:
             rule = " ".join(c.rule.split()).replace("|", "\\|")
             lines.append(f"| `{c.id}` | {c.tier.value} | {c.severity.value} | {rule} |")

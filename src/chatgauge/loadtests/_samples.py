@@ -48,7 +48,7 @@ class RequestSample:
     token_event_ns: tuple[int, ...] = ()
     token_event_counts: tuple[int, ...] = ()
     output_tokens: int = 0
-    token_source: TokenSource = "events"
+    token_source: TokenSource = "events"  # noqa: S105 - a token count source, not a secret
     prompt_tokens: int | None = None
     status: int | None = None
     reads: int = 0

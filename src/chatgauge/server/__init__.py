@@ -13,6 +13,7 @@ from chatgauge.server._config import ServerConfig
 from chatgauge.server._faults import FAULTS, FRAMINGS, Fault, Framing
 from chatgauge.server._generation import FAIL_MIDSTREAM_MARKER
 from chatgauge.server._runner import ServerStartError, background_server, run_server
+from chatgauge.server._subprocess import spawned_server
 
 __all__ = [
     "FAIL_MIDSTREAM_MARKER",
@@ -25,4 +26,5 @@ __all__ = [
     "background_server",
     "create_app",
     "run_server",
+    "spawned_server",
 ]

@@ -1,0 +1,99 @@
+"""``chatgauge demo``: the whole product against the embedded reference endpoint.
+
+It starts ``chatgauge serve`` in a child process, streams one completion live so the user
+sees what is being measured, then runs ``chatgauge check`` against it and leaves the
+reports in the report directory. Nothing leaves the machine: the endpoint is on loopback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from chatgauge._client import ChatClient, ClientConfig
+from chatgauge._models import ChatCase, TimedEvent
+from chatgauge.cli import _check
+from chatgauge.cli._errors import UsageError
+from chatgauge.server import ServerStartError, spawned_server
+
+DEMO_MODEL = "pro"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run chatgauge against its embedded reference endpoint",
+        description=(
+            "Start the embedded reference endpoint on loopback, stream one completion from "
+            "it, run the conformance checks and write the reports."
+        ),
+    )
+    parser.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        type=Path,
+        default=Path("reports"),
+        help="where to write the reports (default: %(default)s)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; the exit code is that of the conformance run."""
+    try:
+        with spawned_server() as base_url:
+            print(f"chatgauge demo: reference endpoint at {base_url}", flush=True)
+            _stream_one(base_url)
+            print("chatgauge demo: running the conformance checks", flush=True)
+            check_args = [
+                "check",
+                "--base-url",
+                base_url,
+                "--model",
+                DEMO_MODEL,
+                "--report-dir",
+                str(args.report_dir),
+            ]
+            from chatgauge.cli import build_parser
+
+            code = _check.run(build_parser().parse_args(check_args))
+    except ServerStartError as exc:
+        raise UsageError(f"could not start the reference endpoint: {exc}") from None
+    print(f"chatgauge demo: reports in {args.report_dir}/ (open conformance.html)")
+    return code
+
+
+def _stream_one(base_url: str) -> None:
+    case = ChatCase(
+        body={
+            "model": DEMO_MODEL,
+            "messages": [{"role": "user", "content": "Say something about rainbows."}],
+            "max_tokens": 24,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        label="demo",
+    )
+
+    token_stamps: list[int] = []
+
+    def show(event: TimedEvent) -> None:
+        try:
+            text = event.json()["choices"][0]["delta"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return
+        if text:
+            token_stamps.append(event.arrived_ns)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    sys.stdout.write("  streamed: ")
+    with ChatClient(ClientConfig(base_url)) as client:
+        exchange = client.send(case, on_event=show)
+    print()
+    if token_stamps:
+        ttft_ms = (token_stamps[0] - exchange.t_send_ns) / 1e6
+        print(f"  {len(token_stamps)} token events, the first after {ttft_ms:.1f} ms")
