@@ -8,6 +8,7 @@ error raises :class:`UsageError`: ``main`` prints one line and exits 2, never a 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -50,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("chatgauge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``chatgauge serve --list-faults | head``): not an error.
+        # Point stdout at devnull so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 
