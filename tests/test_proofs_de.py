@@ -42,6 +42,7 @@ MORE_FAULTS: list[tuple[str, str]] = [
     ("E4-one-finish-reason", "no-finish-reason"),
     ("E4-one-finish-reason", "empty-string-finish-reason"),
     ("E5-tool-call-deltas", "tool-args-invalid-json"),
+    ("E5-tool-call-deltas", "tools-ignored"),
     ("E6-usage-chunk", "missing-usage-chunk"),
     ("E6-usage-chunk", "usage-every-chunk"),
 ]

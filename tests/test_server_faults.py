@@ -184,6 +184,14 @@ PROBES: dict[str, Probe] = {
     Fault.TOOL_CALLS_AS_CONTENT: Probe(
         one(TOOLS, lambda e: "tool_calls" not in e.json()["choices"][0]["message"])
     ),
+    Fault.TOOLS_IGNORED: Probe(
+        one(
+            chat(tools=[WEATHER_TOOL], tool_choice="required", max_tokens=8),
+            lambda e: e.json()["choices"][0]["finish_reason"] == "length"
+            and bool(content_of(e))
+            and "tool_calls" not in e.json()["choices"][0]["message"],
+        )
+    ),
     Fault.MISSING_CREATED: Probe(one(chat(), lambda e: "created" not in e.json())),
     Fault.WRONG_OBJECT: Probe(one(chat(), lambda e: e.json()["object"] != "chat.completion")),
     Fault.CHOICES_IGNORE_N: Probe(one(chat(n=2), lambda e: len(e.json()["choices"]) != 2)),

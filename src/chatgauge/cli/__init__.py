@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 
 from chatgauge._version import __version__
-from chatgauge.cli import _check, _demo, _serve
+from chatgauge.cli import _check, _demo, _load, _report, _serve
 from chatgauge.cli._errors import UsageError
 
-_SUBCOMMANDS = (_serve, _check, _demo)
+_SUBCOMMANDS = (_serve, _check, _load, _demo, _report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -206,7 +206,9 @@ def detect_clumping(evidence: SampleEvidence) -> dict[str, Any]:
     )
     reason = None
     if suspected:
-        ttft_text = "" if evidence.ttft_p50_ms is None else f" TTFT p50 is {evidence.ttft_p50_ms:.2f} ms."
+        ttft_text = (
+            "" if evidence.ttft_p50_ms is None else f" TTFT p50 is {evidence.ttft_p50_ms:.2f} ms."
+        )
         reason = (
             f"Buffering proxy suspected: token events arrive {per_read:.1f} per read on "
             f"average, the median request had a read carrying {burst_p50:g} events (largest "

@@ -1,7 +1,8 @@
 """The conformance page: a ``conformance.json`` document rendered as one offline HTML file.
 
-The page has no external resource at all (inline CSS, a few lines of inline JS for the
-filters, and a Content-Security-Policy that forbids fetching anything). Every value taken
+The page has no external resource at all (inline CSS, an inline SVG bar of the verdict
+counts, a few lines of inline JS for the filters, and a Content-Security-Policy that forbids
+fetching anything). Every value taken
 from the document goes through Jinja2's autoescaping: evidence holds endpoint text, which is
 untrusted, and template syntax inside it is data, never evaluated.
 """
@@ -12,19 +13,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jinja2
-
 from chatgauge.conformance._registry import GROUPS
+from chatgauge.reports._charts import STATUS_ORDER, status_bars
+from chatgauge.reports._jinja import render
 
-STATUSES = ("failed", "warning", "unsupported", "skipped", "passed")
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("chatgauge.reports", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+STATUSES = STATUS_ORDER
 
 
 def render_conformance_html(document: Mapping[str, Any]) -> str:
@@ -33,7 +26,9 @@ def render_conformance_html(document: Mapping[str, Any]) -> str:
     summary = {s: int((document.get("summary") or {}).get(s, 0)) for s in STATUSES}
     settings = dict(document.get("settings") or {})
     failed = summary["failed"] > 0
-    return _ENV.get_template("conformance.html.j2").render(
+    return render(
+        "conformance.html.j2",
+        bars=status_bars([("", summary)]),
         endpoint=str(document.get("endpoint", "")),
         model=str(document.get("model", "")),
         started_at=str(document.get("started_at", "")),

@@ -38,6 +38,7 @@ class Fault:
     WRONG_MESSAGE_ROLE: Final = "wrong-message-role"
     ARGUMENTS_AS_OBJECT: Final = "arguments-as-object"
     TOOL_CALLS_AS_CONTENT: Final = "tool-calls-as-content"
+    TOOLS_IGNORED: Final = "tools-ignored"
     STOP_LEAK: Final = "stop-leak"
     STOP_FINISH_LENGTH: Final = "stop-finish-length"
     MAX_TOKENS_IGNORED: Final = "max-tokens-ignored"
@@ -109,6 +110,10 @@ FAULTS: Final[Mapping[str, str]] = MappingProxyType(
         Fault.ARGUMENTS_AS_OBJECT: "B4: non-streamed tool call arguments are an object",
         Fault.TOOL_CALLS_AS_CONTENT: (
             "B4: non-streamed tool calls come back as JSON text in content, without tool_calls"
+        ),
+        Fault.TOOLS_IGNORED: (
+            "B4/E5: tools and tool_choice are silently ignored; the answer is text that runs "
+            "into max_tokens"
         ),
         Fault.STOP_LEAK: "B4/G5: the stop sequence is included at the end of the content",
         Fault.STOP_FINISH_LENGTH: "G5: output ended by a stop sequence says finish_reason 'length'",

@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import cycle, islice
 from random import Random
 from typing import Any, Final
 
@@ -186,9 +187,13 @@ def _request_key(request: ChatRequest) -> str:
 
 def _choice(request: ChatRequest, index: int, key: str, faults: frozenset[str]) -> Choice:
     rng = Random(f"{key}:choice:{index}")
-    if request.tools and request.tool_choice != "none":
+    tools_ignored = Fault.TOOLS_IGNORED in faults
+    if request.tools and request.tool_choice != "none" and not tools_ignored:
         return _tool_call_choice(request, index, rng, faults)
     natural = _natural_tokens(request, rng, faults)
+    if request.tools and tools_ignored and request.max_tokens is not None:
+        # Like a chat template that knows no tools: text that runs on into the limit.
+        natural = tuple(islice(cycle(natural), request.max_tokens + 1))
     tokens, finish, generated = _apply_limits(
         natural,
         request.stop,

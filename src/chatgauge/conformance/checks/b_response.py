@@ -21,6 +21,7 @@ from chatgauge.conformance.checks._bodies import (
     answered_body,
     choices_of,
     completion_tokens,
+    content_of,
     fail_details,
     message_of,
     optional_body,
@@ -319,9 +320,11 @@ def b4_length_finish(ctx: CheckContext) -> str | None:
 )
 def b4_tool_calls(ctx: CheckContext) -> str | None:
     """``finish_reason: "tool_calls"`` comes with a non-empty ``message.tool_calls``; with
-    ``tool_choice: "required"`` the message calls a tool unless the output was cut
-    (``length``). (OpenAI itself answers ``stop`` for a named tool_choice, so the reason
-    alone is not required to be ``tool_calls``.)
+    ``tool_choice: "required"`` the message calls a tool. A cut answer (``length``) with
+    no call and no text may have been cut inside its call and is excused; a cut answer of
+    plain text is not, since "required" rules out a text answer wherever it ends (a server
+    that ignores ``tools`` rambles until the limit). (OpenAI itself answers ``stop`` for a
+    named tool_choice, so the reason alone is not required to be ``tool_calls``.)
     """
     exchange, body = answered_body(ctx, "tools", optional=True)
     required = exchange.case.body.get("tool_choice") == "required"
@@ -335,7 +338,7 @@ def b4_tool_calls(ctx: CheckContext) -> str | None:
             problems.append(
                 (f"{where}: finish_reason 'tool_calls' but tool_calls is {short(calls)}", evidence)
             )
-        elif required and reason != "length" and not has_calls:
+        elif required and not has_calls and (reason != "length" or _has_text(choice)):
             problems.append(
                 (
                     f"{where}: tool_choice 'required' but no tool call (tool_calls "
@@ -396,6 +399,11 @@ def _arguments_problem(arguments: Any) -> str | None:
     if not isinstance(decoded, dict):
         return f"decodes to {type(decoded).__name__}, not an object: {short(arguments)}"
     return None
+
+
+def _has_text(choice: JSONObject) -> bool:
+    """Whether the message holds text beyond whitespace."""
+    return bool((content_of(choice) or "").strip())
 
 
 def _usage(body: JSONObject) -> JSONObject | None:

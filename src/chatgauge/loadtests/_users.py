@@ -1,0 +1,399 @@
+"""Locust users that time chat completions exactly: :class:`StreamingChatUser`, :class:`ChatUser`.
+
+Each request becomes one :class:`RequestSample` with raw ``perf_counter_ns`` stamps, and is
+also reported to locust (``events.request``) so it shows in locust's own statistics and web
+UI: ``POST chat`` with the end-to-end time and, for streams, ``TTFT chat`` with the time to
+first token (locust rounds these; chatgauge's exact figures come from the samples).
+
+How a streamed body is read: each user owns one keep-alive connection
+(:mod:`chatgauge.loadtests._http`); ``t_send`` is stamped immediately before the request is
+written, every socket read is stamped as it returns and fed to chatgauge's shared
+:class:`~chatgauge._sse.SSEDecoder`, so an event's arrival stamp is that of the read that
+completed it. A token-bearing event is one whose ``delta`` has non-empty ``content``,
+``reasoning_content`` / ``reasoning`` or ``tool_calls``; a role-only first chunk is never
+one. N (output tokens) is ``usage.completion_tokens`` when the server sends usage (asked for
+with ``stream_options.include_usage`` unless ``--no-usage``), else the token-bearing events
+counted (tokens per event from ``logprobs.content`` when present, else one per choice).
+
+Errors, by kind: ``http`` (status >= 400), ``timeout`` (connect or read timeout),
+``connection`` (refused, reset, closed early), ``malformed`` (an invalid HTTP response, an
+event whose data is not a JSON object, an in-band ``{"error": ...}`` event, or a stream that
+ends without ``data: [DONE]``: the OpenAI protocol ends every stream with it, and a client
+waiting for it would hang, so its absence is a failure, not a detail).
+
+Only standard OpenAI fields are sent (``model``, ``messages``, ``max_tokens``, ``stream``,
+``stream_options``); add others through :attr:`ChatUser.extra_body`. TLS certificates are
+verified unless ``--insecure`` is given (locust's ``FastHttpUser`` does not verify by
+default; these users do). The API key comes from ``$CHATGAUGE_API_KEY`` or
+``$OPENAI_API_KEY``.
+
+Use them in your own locustfile (locust picks up the concrete subclasses)::
+
+    from chatgauge.loadtests import StreamingChatUser
+
+    class LongAnswers(StreamingChatUser):
+        extra_body = {"temperature": 0.2}
+
+        def next_messages(self):
+            return [{"role": "user", "content": "Explain TCP slow start in detail."}]
+
+and run ``locust -f that_file.py --host http://127.0.0.1:8000/v1 --model NAME``. The
+``self.client`` of these users is still locust's ``FastHttpSession`` for any other request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import gevent
+from locust import FastHttpUser, constant, task
+from locust.env import Environment
+from locust.exception import StopUser
+
+from chatgauge._sse import SSEDecodeError, SSEDecoder, SSEEvent
+from chatgauge._version import __version__
+from chatgauge.loadtests._collector import LoadRun, load_run, origin_of
+from chatgauge.loadtests._http import Connection, HttpTransportError, Response, request_head
+from chatgauge.loadtests._prompts import Messages
+from chatgauge.loadtests._samples import ErrorKind, RequestSample, TokenSource
+
+ERROR_BODY_LIMIT = 64 * 1024
+BODY_LIMIT = 16 * 1024 * 1024
+_NS_PER_MS = 1_000_000
+_user_numbers = itertools.count()
+
+
+class RequestFailure(Exception):
+    """A failed request as locust's statistics show it: ``kind: message``."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind: ErrorKind = kind
+        self.message = message
+
+
+class ChatUser(FastHttpUser):
+    """Sends non-streamed chat completions in a closed loop, or at ``--rate`` (see module doc).
+
+    Abstract: subclass it in a locustfile. Override :meth:`next_messages` for other prompts,
+    :meth:`request_body` for another body, :attr:`extra_body` to add fields.
+    """
+
+    abstract = True
+    insecure = False
+    stream: bool = False
+    request_name: ClassVar[str] = "chat"
+    extra_body: ClassVar[Mapping[str, Any]] = {}
+    wait_time = constant(0)
+
+    def __init__(self, environment: Environment) -> None:
+        self.load_run: LoadRun = load_run(environment)
+        settings = self.load_run.settings
+        if not settings.verify_tls:
+            self.insecure = True
+        super().__init__(environment)
+        self.connection = Connection(
+            origin_of(environment),
+            verify_tls=settings.verify_tls,
+            read_timeout_s=settings.request_timeout_s,
+            connect_timeout_s=min(settings.request_timeout_s, 10.0),
+        )
+        self._prompt_index = next(_user_numbers)
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if self.stream else "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": f"chatgauge/{__version__}",
+        }
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key.reveal()}"
+        self._head = request_head(
+            "POST", f"{self.connection.origin.prefix}/chat/completions", headers
+        )
+
+    def on_stop(self) -> None:
+        """Close the timed connection when the user stops."""
+        self.connection.close()
+
+    @task
+    def chat_completion(self) -> None:
+        """One request (waiting for its slot in open-loop mode)."""
+        if not self.load_run.acquire():
+            raise StopUser
+        self.send_chat(self.next_messages())
+
+    def next_messages(self) -> Messages:
+        """The messages of the next request: the run's prompt set, round-robin per user."""
+        self._prompt_index += 1
+        return self.load_run.prompts.pick(self._prompt_index)
+
+    def request_body(self, messages: Messages) -> dict[str, Any]:
+        """The JSON body: standard OpenAI fields plus :attr:`extra_body`."""
+        settings = self.load_run.settings
+        body: dict[str, Any] = {
+            "model": self.load_run.model(self.connection),
+            "messages": messages,
+            "max_tokens": settings.max_tokens,
+        }
+        if self.stream:
+            body["stream"] = True
+            if settings.include_usage:
+                body["stream_options"] = {"include_usage": True}
+        body.update(self.extra_body)
+        return body
+
+    def send_chat(self, messages: Messages) -> RequestSample:
+        """Send one request, record its sample and report it to locust; return the sample."""
+        body = json.dumps(self.request_body(messages), separators=(",", ":")).encode()
+        head = self._head + f"Content-Length: {len(body)}\r\n".encode()
+        t_sched = self.load_run.next_start_ns()
+        if t_sched is not None:
+            delay = t_sched - time.perf_counter_ns()
+            if delay > 0:
+                gevent.sleep(delay / 1e9)
+        run = self.load_run
+        run.in_flight += 1
+        try:
+            sample = self._exchange(head, body, t_sched)
+        finally:
+            run.in_flight -= 1
+        run.record(sample)
+        self._report(sample)
+        return sample
+
+    def _exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
+        timing = _Timing(t_sched)
+        try:
+            timing.t_send, response = self.connection.request(head, body)
+            timing.t_headers = response.t_headers_ns
+            timing.status = response.status
+            if response.status >= 400:
+                text = response.read_all(ERROR_BODY_LIMIT)
+                return timing.failed("http", _http_error(response.status, text))
+            if self.stream:
+                return _read_stream(response, timing)
+            return _read_json(response, timing)
+        except HttpTransportError as exc:
+            return timing.failed(exc.kind, str(exc))  # type: ignore[arg-type]
+
+    def _report(self, sample: RequestSample) -> None:
+        fire = self.environment.events.request.fire
+        e2e_ms = (sample.t_done_ns - sample.t_send_ns) / _NS_PER_MS
+        failure = None
+        if sample.error_kind is not None:
+            failure = RequestFailure(sample.error_kind, sample.error or "")
+        fire(
+            request_type="POST",
+            name=self.request_name,
+            response_time=e2e_ms,
+            response_length=sample.output_tokens,
+            exception=failure,
+            context={},
+        )
+        first = sample.t_first_token_ns
+        if sample.ok and first is not None:
+            fire(
+                request_type="TTFT",
+                name=self.request_name,
+                response_time=(first - sample.t_send_ns) / _NS_PER_MS,
+                response_length=sample.output_tokens,
+                exception=None,
+                context={},
+            )
+
+
+class StreamingChatUser(ChatUser):
+    """Sends streamed chat completions (``stream: true``) and times every token event."""
+
+    abstract = True
+    stream = True
+
+
+class _Timing:
+    """The stamps of one request as they are taken (becomes a :class:`RequestSample`)."""
+
+    __slots__ = ("status", "t_headers", "t_sched", "t_send")
+
+    def __init__(self, t_sched: int | None) -> None:
+        self.t_sched = t_sched
+        self.t_send = 0
+        self.t_headers: int | None = None
+        self.status: int | None = None
+
+    def failed(self, kind: ErrorKind, message: str, **stamps: Any) -> RequestSample:
+        return self.sample(error_kind=kind, error=message, **stamps)
+
+    def sample(self, **fields: Any) -> RequestSample:
+        t_done = fields.pop("t_done_ns", None) or time.perf_counter_ns()
+        t_send = self.t_send or t_done
+        return RequestSample(
+            t_sched_ns=self.t_sched if self.t_sched is not None else t_send,
+            t_send_ns=t_send,
+            t_headers_ns=self.t_headers,
+            t_first_event_ns=fields.pop("t_first_event_ns", None),
+            t_done_ns=t_done,
+            status=self.status,
+            **fields,
+        )
+
+
+class _StreamTally:
+    """What the events of one stream said, event by event (the hot path: kept lean)."""
+
+    __slots__ = (
+        "done",
+        "first_event",
+        "max_per_read",
+        "problem",
+        "prompt_tokens",
+        "reads",
+        "token_counts",
+        "token_ns",
+        "usage_tokens",
+    )
+
+    def __init__(self) -> None:
+        self.first_event: int | None = None
+        self.token_ns: list[int] = []
+        self.token_counts: list[int] = []
+        self.usage_tokens: int | None = None
+        self.prompt_tokens: int | None = None
+        self.done = False
+        self.problem: str | None = None
+        self.reads = 0
+        self.max_per_read = 0
+
+    def events(self, events: list[SSEEvent], arrived: int) -> None:
+        if self.first_event is None:
+            self.first_event = arrived
+        token_events = 0
+        for event in events:
+            data = event.data
+            if data == "[DONE]":
+                self.done = True
+                continue
+            try:
+                chunk = json.loads(data)
+                tokens = _tokens_in(chunk)
+            except (ValueError, TypeError, AttributeError) as exc:
+                self._fail(f"an event is not a chat.completion.chunk object ({exc}): {data[:200]}")
+                continue
+            if tokens:
+                self.token_ns.append(arrived)
+                self.token_counts.append(tokens)
+                token_events += 1
+            usage = chunk.get("usage")
+            if usage:
+                self._usage(usage)
+            if chunk.get("error"):
+                self._fail(f"the stream carried an error event: {data[:300]}")
+        if token_events > self.max_per_read:
+            self.max_per_read = token_events
+
+    def _usage(self, usage: Any) -> None:
+        completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        if isinstance(completion, int):
+            self.usage_tokens = completion
+            prompt = usage.get("prompt_tokens")
+            self.prompt_tokens = prompt if isinstance(prompt, int) else None
+
+    def _fail(self, problem: str) -> None:
+        if self.problem is None:
+            self.problem = problem
+
+
+def _tokens_in(chunk: Any) -> int:
+    """Tokens carried by one chunk's deltas (0 for role-only, finish or usage chunks)."""
+    tokens = 0
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta")
+        if delta and (
+            delta.get("content")
+            or delta.get("reasoning_content")
+            or delta.get("reasoning")
+            or delta.get("tool_calls")
+        ):
+            logprobs = choice.get("logprobs")
+            content = logprobs.get("content") if logprobs else None
+            tokens += len(content) if isinstance(content, list) and content else 1
+    return tokens
+
+
+def _read_stream(response: Response, timing: _Timing) -> RequestSample:
+    decoder = SSEDecoder()
+    tally = _StreamTally()
+    arrived = response.t_headers_ns
+    try:
+        for arrived, piece in response.reads():
+            if not piece:
+                continue
+            tally.reads += 1
+            events = decoder.feed(piece)
+            if events:
+                tally.events(events, arrived)
+        events = decoder.close()
+        if events:
+            tally.events(events, arrived)
+    except SSEDecodeError as exc:
+        tally._fail(f"invalid event stream: {exc}")
+    except HttpTransportError as exc:
+        return _stream_sample(timing, tally, error=(exc.kind, str(exc)))  # type: ignore[arg-type]
+    if tally.problem is None and not tally.done:
+        tally._fail("the stream ended without data: [DONE]")
+    if tally.problem is not None:
+        return _stream_sample(timing, tally, error=("malformed", tally.problem))
+    return _stream_sample(timing, tally, error=None)
+
+
+def _stream_sample(
+    timing: _Timing, tally: _StreamTally, *, error: tuple[ErrorKind, str] | None
+) -> RequestSample:
+    source: TokenSource = "usage" if tally.usage_tokens is not None else "events"
+    tokens = tally.usage_tokens if tally.usage_tokens is not None else sum(tally.token_counts)
+    return timing.sample(
+        t_first_event_ns=tally.first_event,
+        token_event_ns=tuple(tally.token_ns),
+        token_event_counts=tuple(tally.token_counts),
+        output_tokens=tokens,
+        token_source=source,
+        prompt_tokens=tally.prompt_tokens,
+        reads=tally.reads,
+        max_events_per_read=tally.max_per_read,
+        error_kind=error[0] if error else None,
+        error=error[1] if error else None,
+    )
+
+
+def _read_json(response: Response, timing: _Timing) -> RequestSample:
+    text = response.read_all(BODY_LIMIT)
+    try:
+        body = json.loads(text)
+        usage = body.get("usage") or {}
+        completion = usage.get("completion_tokens")
+        prompt = usage.get("prompt_tokens")
+    except (ValueError, AttributeError) as exc:
+        return timing.failed("malformed", f"the response body is not a JSON object ({exc})")
+    if body.get("error"):
+        return timing.failed("malformed", f"status 200 with an error body: {text[:300]!r}")
+    return timing.sample(
+        output_tokens=completion if isinstance(completion, int) else 0,
+        token_source="usage" if isinstance(completion, int) else "events",
+        prompt_tokens=prompt if isinstance(prompt, int) else None,
+        reads=1,
+    )
+
+
+def _http_error(status: int, body: bytes) -> str:
+    """``HTTP 429: <the error message>`` from an OpenAI error envelope, else the raw body."""
+    text = body.decode("utf-8", "replace")
+    try:
+        message = json.loads(text)["error"]["message"]
+        if isinstance(message, str):
+            return f"HTTP {status}: {message[:300]}"
+    except (ValueError, KeyError, TypeError):
+        pass
+    return f"HTTP {status}: {text[:300]}"

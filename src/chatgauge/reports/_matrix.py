@@ -1,0 +1,159 @@
+"""The compatibility matrix: several endpoints' conformance results as one table.
+
+Rows are checks, grouped by their group (A..G) in catalogue order; columns are the runs
+(endpoint and model), in the order given; a cell is the check's status in that run, with
+its message as a tooltip, or empty when that run did not include the check. Each column
+also gets its verdict counts, drawn as a stacked bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatgauge.conformance._registry import GROUPS
+from chatgauge.reports._charts import STATUS_ORDER, StatusBars, status_bars
+from chatgauge.reports._jinja import render
+
+
+@dataclass(frozen=True)
+class Column:
+    """One endpoint's run: who it is and how its checks came out."""
+
+    number: int
+    label: str
+    endpoint: str
+    model: str
+    started_at: str
+    verdict: str
+    summary: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    """A check's status in one run (``None``: not run there) and its message."""
+
+    status: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """One check across every endpoint."""
+
+    id: str
+    title: str
+    tier: str
+    rule: str
+    cells: tuple[MatrixCell, ...]
+
+    @property
+    def differs(self) -> bool:
+        """Whether the endpoints do not all share one status on this check."""
+        return len({cell.status for cell in self.cells}) > 1
+
+    @property
+    def failed_somewhere(self) -> bool:
+        """Whether any endpoint failed this check."""
+        return any(cell.status == "failed" for cell in self.cells)
+
+
+@dataclass(frozen=True)
+class MatrixGroup:
+    """The rows of one check group."""
+
+    group: str
+    title: str
+    rows: tuple[MatrixRow, ...]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Endpoints x checks."""
+
+    columns: tuple[Column, ...]
+    groups: tuple[MatrixGroup, ...]
+
+    @property
+    def check_count(self) -> int:
+        """How many distinct checks the matrix has rows for."""
+        return sum(len(group.rows) for group in self.groups)
+
+
+def build_matrix(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Matrix:
+    """The matrix of conformance results (``(label, conformance.json document)``)."""
+    if not runs:
+        raise ValueError("a matrix needs at least one run")
+    by_run = [_checks_by_id(document) for _, document in runs]
+    first_seen: dict[str, Mapping[str, Any]] = {}
+    for checks in by_run:
+        for check_id, check in checks.items():
+            first_seen.setdefault(check_id, check)
+    grouped: dict[str, list[MatrixRow]] = {}
+    for check_id, check in first_seen.items():
+        cells = []
+        for checks in by_run:
+            found = checks.get(check_id)
+            cells.append(
+                MatrixCell(None, "not run")
+                if found is None
+                else MatrixCell(str(found.get("status", "")), str(found.get("message", "")))
+            )
+        row = MatrixRow(
+            id=check_id,
+            title=str(check.get("title", "")),
+            tier=str(check.get("tier", "")),
+            rule=str(check.get("rule", "")),
+            cells=tuple(cells),
+        )
+        grouped.setdefault(str(check.get("group", "")), []).append(row)
+    columns = tuple(
+        Column(
+            number=index,
+            label=label,
+            endpoint=str(document.get("endpoint", "")),
+            model=str(document.get("model", "")),
+            started_at=str(document.get("started_at", "")),
+            verdict=str(document.get("verdict", "")),
+            summary=_summary(document),
+        )
+        for index, (label, document) in enumerate(runs, start=1)
+    )
+    groups = tuple(
+        MatrixGroup(group, GROUPS.get(group, group), tuple(rows))
+        for group, rows in sorted(grouped.items())
+    )
+    return Matrix(columns=columns, groups=groups)
+
+
+def _checks_by_id(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    checks = document.get("checks") or ()
+    return {str(c.get("id", "")): c for c in checks if isinstance(c, Mapping)}
+
+
+def _summary(document: Mapping[str, Any]) -> dict[str, int]:
+    counts = document.get("summary")
+    if not isinstance(counts, Mapping):
+        counts = {}
+    return {status: int(counts.get(status, 0) or 0) for status in STATUS_ORDER}
+
+
+def render_matrix_html(matrix: Matrix) -> str:
+    """The matrix page (one self-contained HTML file)."""
+    bars: StatusBars = status_bars(
+        [(f"{c.number}. {c.model} @ {c.endpoint}", c.summary) for c in matrix.columns],
+        label_width=300,
+    )
+    return render("matrix.html.j2", matrix=matrix, bars=bars, statuses=STATUS_ORDER)
+
+
+__all__ = [
+    "Column",
+    "Matrix",
+    "MatrixCell",
+    "MatrixGroup",
+    "MatrixRow",
+    "build_matrix",
+    "render_matrix_html",
+]

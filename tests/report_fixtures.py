@@ -1,0 +1,100 @@
+"""Result documents for the report tests: load results from synthetic request samples.
+
+The load documents go through the real metrics (``compute_results``) from samples whose
+stamps follow a known latency profile, so every section a page reads is shaped exactly as
+a load run writes it; only the engine's own keys (endpoint, model, config) are added here.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from chatgauge.loadtests._health import HealthInputs
+from chatgauge.loadtests._metrics import compute_results
+from chatgauge.loadtests._samples import RequestSample
+
+MS = 1_000_000
+S = 1_000_000_000
+
+
+def synthetic_samples(
+    *,
+    ttft_ms: float,
+    itl_ms: float,
+    tokens: int = 24,
+    users: int = 4,
+    seconds: int = 8,
+    errors: int = 0,
+    error_text: str = "HTTP 500: internal error",
+    seed: int = 0,
+) -> list[RequestSample]:
+    """Closed-loop requests of ``users`` users for ``seconds``, jittered by a seeded PRNG.
+
+    The first ``errors`` requests fail with ``error_text``; the others stream ``tokens``
+    single-token events ``itl_ms`` apart after ``ttft_ms``.
+    """
+    rng = random.Random(seed)
+    samples: list[RequestSample] = []
+    origin = 10 * S
+    for user in range(users):
+        t = origin + user * 37 * MS
+        while t < origin + seconds * S:
+            first = t + int(ttft_ms * MS * rng.uniform(0.9, 1.25))
+            stamps = [first]
+            for _ in range(tokens - 1):
+                stamps.append(stamps[-1] + int(itl_ms * MS * rng.uniform(0.8, 1.3)))
+            failed = len(samples) < errors
+            done = (t + 5 * MS) if failed else stamps[-1] + 2 * MS
+            samples.append(
+                RequestSample(
+                    t_sched_ns=t,
+                    t_send_ns=t,
+                    t_headers_ns=t + 2 * MS,
+                    t_first_event_ns=None if failed else first - MS,
+                    t_done_ns=done,
+                    token_event_ns=() if failed else tuple(stamps),
+                    token_event_counts=() if failed else (1,) * tokens,
+                    output_tokens=0 if failed else tokens,
+                    token_source="usage",
+                    prompt_tokens=40,
+                    status=500 if failed else 200,
+                    reads=0 if failed else tokens + 2,
+                    max_events_per_read=0 if failed else 1,
+                    error_kind="http" if failed else None,
+                    error=error_text if failed else None,
+                )
+            )
+            t = done + MS
+    return samples
+
+
+def load_document(
+    *,
+    ttft_ms: float = 200.0,
+    itl_ms: float = 20.0,
+    endpoint: str = "http://127.0.0.1:8000/v1",
+    model: str = "pro",
+    errors: int = 0,
+    error_text: str = "HTTP 500: internal error",
+    slos: dict[str, float] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A complete ``load.json``-shaped document of a synthetic run."""
+    users = 4
+    samples = synthetic_samples(
+        ttft_ms=ttft_ms,
+        itl_ms=itl_ms,
+        users=users,
+        errors=errors,
+        error_text=error_text,
+        seed=seed,
+    )
+    health = HealthInputs(cpu_percent=[22.0, 25.0, 24.0], hub_lag_ms=[0.2, 0.4], users=users)
+    document = compute_results(samples, slos=slos or {"ttft_ms": 300.0}, health=health)
+    return {
+        "endpoint": endpoint,
+        "model": model,
+        "config": {"users": users, "duration_s": 8, "max_tokens": 24},
+        **document,
+    }

@@ -1,0 +1,199 @@
+"""The load page: self-contained, escaped, with its plots and its warnings."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatgauge.loadtests._health import HealthInputs
+from chatgauge.loadtests._metrics import compute_results
+from chatgauge.loadtests._samples import RequestSample
+from chatgauge.reports import render_load_html
+
+MS = 1_000_000
+S = 1_000_000_000
+BASE = 3 * 10**12
+
+HOSTILE_ENDPOINT = 'http://127.0.0.1:9/v1"><script>alert("endpoint")</script>'
+HOSTILE_MODEL = "m <img src=x onerror=alert(1)> {{ 7*7 }}"
+HOSTILE_ERROR = "upstream said <script>alert('error')</script> and {% raw %}{{ 7*7 }}"
+
+
+def _samples(count: int = 120, seed: int = 3) -> list[RequestSample]:
+    rng = random.Random(seed)
+    samples = []
+    for i in range(count):
+        send = BASE + i * 100 * MS
+        if i % 17 == 5:
+            samples.append(
+                RequestSample(
+                    t_sched_ns=send,
+                    t_send_ns=send,
+                    t_headers_ns=send + 3 * MS,
+                    t_first_event_ns=None,
+                    t_done_ns=send + 4 * MS,
+                    status=429,
+                    error_kind="http",
+                    error=HOSTILE_ERROR,
+                )
+            )
+            continue
+        first = send + round(rng.uniform(150, 260) * MS)
+        stamps = [first + k * round(rng.uniform(18, 22) * MS) for k in range(16)]
+        samples.append(
+            RequestSample(
+                t_sched_ns=send,
+                t_send_ns=send,
+                t_headers_ns=send + 2 * MS,
+                t_first_event_ns=first - MS,
+                t_done_ns=stamps[-1] + MS,
+                token_event_ns=tuple(stamps),
+                token_event_counts=(1,) * 16,
+                output_tokens=16,
+                token_source="usage",
+                reads=18,
+                max_events_per_read=1,
+            )
+        )
+    return samples
+
+
+def _result(health: HealthInputs | None = None, **extra: Any) -> dict[str, Any]:
+    result = compute_results(
+        _samples(),
+        window=(BASE + 2 * S, BASE + 14 * S),
+        slos={"ttft_ms": 240, "tpot_ms": 25},
+        health=health,
+    )
+    result.update(
+        endpoint=HOSTILE_ENDPOINT,
+        model=HOSTILE_MODEL,
+        started_at="2026-11-25T10:00:00Z",
+        config={"users": 8, "note <script>x</script>": "<b>bold</b>"},
+        **extra,
+    )
+    return result
+
+
+def test_page_is_self_contained() -> None:
+    page = render_load_html(_result())
+    assert "<script" not in page.lower()  # the page runs no script at all
+    assert not re.search(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", page, re.I)
+    assert "@import" not in page
+    assert "url(" not in page
+    # The only URL text on the page is the (escaped) endpoint the user tested.
+    assert page.count("http://") == 1
+    assert "https://" not in page
+    assert "default-src 'none'" in page
+
+
+def test_untrusted_text_is_escaped_and_never_evaluated() -> None:
+    page = render_load_html(_result())
+    for raw in ("<script>alert", "<img src=x", "<b>bold</b>", "<script>x</script>"):
+        assert raw not in page
+    assert "&lt;script&gt;alert(&#34;endpoint&#34;)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;script&gt;alert(&#39;error&#39;)&lt;/script&gt;" in page
+    assert "{{ 7*7 }}" in page  # shown as text, not computed
+    assert "onerror=alert(1)&gt; 49" not in page
+    assert "{% raw %}" in page
+
+
+def test_page_has_the_plots_and_the_percentile_table() -> None:
+    page = render_load_html(_result())
+    assert page.count("<svg") >= 10
+    for title in (
+        "TTFT distribution",
+        "TTFT cumulative distribution",
+        "Inter-token gap cumulative distribution",
+        "Output tokens per second",
+        "Requests per second",
+        "Active requests",
+        "Errors per second",
+        "TTFT per request over time",
+        "E2E latency per request over time",
+    ):
+        assert f">{title}" in page, title
+    assert "<polyline" in page
+    assert "<rect" in page
+    for column in ("p50", "p90", "p95", "p99", "p99.9", "max"):
+        assert f"<th>{column}</th>" in page
+
+
+def test_headline_numbers_carry_their_definitions_and_exact_values() -> None:
+    result = _result()
+    page = render_load_html(result)
+    assert result["definitions"]["ttft_ms"] in page
+    assert result["definitions"]["output_tokens_per_s"] in page
+    p99 = result["metrics"]["ttft_ms"]["p99"]
+    assert f'title="{p99!r}"' in page  # the tooltip keeps full precision
+
+
+def test_untrustworthy_generator_shows_a_red_banner_with_reasons() -> None:
+    busy = HealthInputs(cpu_percent=[99.0] * 10, hub_lag_ms=[0.1] * 10, users=512)
+    page = render_load_html(_result(busy))
+    assert 'class="banner bad" id="generator-warning"' in page
+    assert "CPU p90 was 99.0% of one core" in page
+    calm = HealthInputs(cpu_percent=[20.0] * 10, hub_lag_ms=[0.1] * 10, users=8)
+    assert "generator-warning" not in render_load_html(_result(calm))
+
+
+def test_clumping_warning_appears_when_suspected() -> None:
+    result = _result()
+    result["generator"]["clumping"] = {**result["generator"]["clumping"], "suspected": True}
+    result["generator"]["clumping"]["reason"] = "Buffering proxy suspected: <bursts>"
+    page = render_load_html(result)
+    assert 'id="clumping-warning"' in page
+    assert "Buffering proxy suspected: &lt;bursts&gt;" in page
+
+
+def test_slo_section_and_verdict() -> None:
+    page = render_load_html(_result())
+    assert "<code>ttft_ms</code>" in page
+    assert "<code>tpot_ms</code>" in page
+    assert "Goodput" in page
+
+
+def test_empty_run_renders() -> None:
+    page = render_load_html(compute_results([]))
+    assert "no data" in page
+    assert "No request failed." in page
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs the chromium package")
+def test_page_renders_in_headless_chromium_without_network(tmp_path: Path) -> None:
+    page = tmp_path / "load.html"
+    page.write_text(render_load_html(_result()), encoding="utf-8")
+    with tempfile.TemporaryDirectory() as profile:
+        completed = subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--proxy-server=127.0.0.1:9",  # any network fetch would fail loudly
+                "--enable-logging=stderr",
+                f"--user-data-dir={profile}",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
+        )
+    dom = completed.stdout
+    assert dom.count("<svg") >= 10
+    assert "Output tokens per second" in dom
+    assert "CONSOLE" not in completed.stderr
+    assert "Refused to" not in completed.stderr
