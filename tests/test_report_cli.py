@@ -14,25 +14,29 @@ from typing import Any
 import pytest
 
 import chatgauge
-from chatgauge.conformance._inspect import visible_bytes
-from chatgauge.conformance._results import CheckResult, Evidence, Severity, Status, Tier
-from chatgauge.conformance._runner import RunResult
+from chatgauge.cli import main
+from chatgauge.cli._report import run_labels
+from chatgauge.conformance._results import Status
 from chatgauge.reports._compare import (
     change_of,
     compare_conformance,
     compare_load,
     judge,
     render_compare_html,
+    summary_text,
 )
 from chatgauge.reports._matrix import build_matrix, render_matrix_html
 from chatgauge.reports._render import render_result_html, result_kind
 from chatgauge.server import ServerConfig, background_server
-from tests.report_fixtures import load_document
-
-SCRIPT = "<script>alert('pwned')</script>"
-IMG = "<img src=x onerror=alert(1)>"
-TEMPLATE = '{{ 7*7 }}{{ "zq" ~ "xj" }}{% raw %}{% for x in range(3) %}loop{% endfor %}'
-HOSTILE = SCRIPT + IMG + TEMPLATE
+from tests.report_fixtures import (
+    HOSTILE,
+    IMG,
+    check_result,
+    conformance_document,
+    hostile_conformance,
+    hostile_load,
+    load_document,
+)
 
 
 def _env() -> dict[str, str]:
@@ -52,35 +56,6 @@ def _chatgauge(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
-
-
-def _result(check_id: str, status: Status, message: str = "", *evidence: Evidence) -> CheckResult:
-    return CheckResult(
-        id=check_id,
-        title=f"title of {check_id}",
-        group=check_id[0],
-        tier=Tier.SPEC,
-        severity=Severity.MAJOR,
-        status=status,
-        message=message or f"message of {check_id}",
-        rule=f"The rule of {check_id}.",
-        spec_ref="CreateChatCompletionResponse",
-        evidence=evidence,
-    )
-
-
-def _conformance(
-    *results: CheckResult, endpoint: str = "http://127.0.0.1:9/v1", model: str = "pro"
-) -> dict[str, Any]:
-    run = RunResult(
-        endpoint=endpoint,
-        model=model,
-        started_at="2026-01-01T00:00:00+00:00",
-        results=list(results),
-        requests_sent=3,
-        tokens_used=40,
-    )
-    return run.to_json()
 
 
 def _save(path: Path, document: Any) -> Path:
@@ -113,20 +88,52 @@ def test_kind_comes_from_the_field_or_the_sections() -> None:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
-    tmp_path: Path, content: str | bytes | None, expected: str
+    tmp_path: Path,
+    content: str | bytes | None,
+    expected: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "result.json"
     if isinstance(content, bytes):
         path.write_bytes(content)
     elif content is not None:
         path.write_text(content)
     for args in (("html", str(path)), ("compare", str(path), str(path)), ("matrix", str(path))):
-        done = _chatgauge(tmp_path, "report", *args)
-        assert done.returncode == 2, (args, done.stderr)
-        assert done.stderr.count("\n") == 1, done.stderr
-        assert expected in done.stderr
-        assert "Traceback" not in done.stderr
+        assert main(["report", *args]) == 2, args
+        stderr = capsys.readouterr().err
+        assert stderr.count("\n") == 1, stderr
+        assert stderr.startswith("chatgauge: error: ")
+        assert expected in stderr
     assert not list(tmp_path.glob("*.html"))
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"kind": "conformance", "checks": 5, "summary": {"failed": "x"}},
+        {"kind": "conformance", "checks": [{"id": "B1", "evidence": 7}], "summary": []},
+        {"kind": "load", "metrics": [], "throughput": "fast", "requests": {"total": "?"}},
+        {"metrics": {"ttft_ms": {"p50": "slow"}}, "throughput": {}, "series": [1, None]},
+    ],
+)
+def test_malformed_results_never_end_in_a_traceback(
+    tmp_path: Path,
+    document: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = str(_save(tmp_path / "odd.json", document))
+    action = "matrix" if document.get("kind") == "conformance" else "compare"
+    for args in (("html", path), (action, path, path)):
+        code = main(["report", *args])
+        stderr = capsys.readouterr().err
+        assert code in (0, 2), args
+        if code == 2:
+            assert stderr.count("\n") == 1, stderr
+            assert "malformed result" in stderr
 
 
 def test_report_without_action_shows_help_and_exits_2(tmp_path: Path) -> None:
@@ -139,7 +146,9 @@ def test_report_without_action_shows_help_and_exits_2(tmp_path: Path) -> None:
 
 def test_usage_errors_of_compare_and_matrix(tmp_path: Path) -> None:
     load = _save(tmp_path / "load.json", load_document())
-    conformance = _save(tmp_path / "conformance.json", _conformance(_result("B1", Status.PASSED)))
+    conformance = _save(
+        tmp_path / "conformance.json", conformance_document(check_result("B1", Status.PASSED))
+    )
 
     alone = _chatgauge(tmp_path, "report", "compare", str(load))
     assert alone.returncode == 2
@@ -169,7 +178,7 @@ def test_usage_errors_of_compare_and_matrix(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- re-render
 
 
-def test_html_rerenders_a_real_check_run_and_a_load_result(tmp_path: Path) -> None:
+def test_html_rerenders_a_real_check_run_and_a_loadcheck_result(tmp_path: Path) -> None:
     with background_server(ServerConfig(port=0, faults=frozenset({"wrong-object"}))) as url:
         check = _chatgauge(
             tmp_path,
@@ -242,6 +251,17 @@ def test_compare_load_flags_the_slower_run_and_the_errors() -> None:
     assert "ttft_ms.p50" not in {row.key for _, row, _ in lenient.regressions()}
 
 
+def test_an_untrustworthy_generator_is_called_out() -> None:
+    suspect = load_document(seed=3)
+    suspect["generator"] = {"verdict": "untrustworthy", "reasons": ["CPU p90 was 99% of a core"]}
+    comparison = compare_load([("a", load_document()), ("b", suspect)])
+    assert "b: " in summary_text(comparison)
+    assert "warning: the load generator judged this run untrustworthy" in summary_text(comparison)
+    page = render_compare_html(comparison)
+    assert "CPU p90 was 99% of a core" in page
+    assert "judged run <code>b</code> untrustworthy" in page
+
+
 def test_compare_cli_exit_codes_and_summary(tmp_path: Path) -> None:
     base = _save(tmp_path / "base" / "load.json", load_document(ttft_ms=200.0, seed=1))
     slow = _save(tmp_path / "slow" / "load.json", load_document(ttft_ms=260.0, seed=2))
@@ -268,7 +288,7 @@ def test_compare_cli_exit_codes_and_summary(tmp_path: Path) -> None:
         tmp_path, "report", "compare", str(base), str(same), str(slow), "--fail-on-regression"
     )
     assert three.returncode == 1
-    assert f"{same}: 0 regressions" in three.stdout
+    assert "same/load.json: 0 regressions" in three.stdout
 
 
 # ------------------------------------------------------------ conformance comparison
@@ -285,16 +305,16 @@ def test_change_of_a_check() -> None:
 
 
 def test_compare_conformance_lists_newly_failing_and_fixed(tmp_path: Path) -> None:
-    before = _conformance(
-        _result("B1-a", Status.PASSED),
-        _result("B2-b", Status.FAILED),
-        _result("C1-c", Status.PASSED),
+    before = conformance_document(
+        check_result("B1-a", Status.PASSED),
+        check_result("B2-b", Status.FAILED),
+        check_result("C1-c", Status.PASSED),
     )
-    after = _conformance(
-        _result("B1-a", Status.FAILED, "now broken"),
-        _result("B2-b", Status.PASSED),
-        _result("C1-c", Status.WARNING),
-        _result("D1-d", Status.PASSED),
+    after = conformance_document(
+        check_result("B1-a", Status.FAILED, "now broken"),
+        check_result("B2-b", Status.PASSED),
+        check_result("C1-c", Status.WARNING),
+        check_result("D1-d", Status.PASSED),
     )
     comparison = compare_conformance([("before", before), ("after", after)])
     assert [row.id for _, _, row in comparison.regressions()] == ["B1-a"]
@@ -320,15 +340,15 @@ def test_compare_conformance_lists_newly_failing_and_fixed(tmp_path: Path) -> No
 
 
 def test_matrix_tabulates_endpoints_by_checks(tmp_path: Path) -> None:
-    one = _conformance(
-        _result("A1-x", Status.PASSED),
-        _result("B1-y", Status.FAILED, "object was chunk"),
+    one = conformance_document(
+        check_result("A1-x", Status.PASSED),
+        check_result("B1-y", Status.FAILED, "object was chunk"),
         endpoint="http://one.example/v1",
         model="m1",
     )
-    two = _conformance(
-        _result("B1-y", Status.PASSED),
-        _result("C2-z", Status.SKIPPED),
+    two = conformance_document(
+        check_result("B1-y", Status.PASSED),
+        check_result("C2-z", Status.SKIPPED),
         endpoint="http://two.example/v1",
         model="m2",
     )
@@ -392,50 +412,17 @@ def _assert_inert(page: str) -> None:
     assert "looploop" not in page
 
 
-def _hostile_conformance() -> dict[str, Any]:
-    evidence = Evidence(
-        label=HOSTILE,
-        request={"model": HOSTILE, "messages": [{"role": "user", "content": HOSTILE}]},
-        status=200,
-        response_excerpt=HOSTILE,
-        raw_sse=visible_bytes(b"data: " + HOSTILE.encode() + b"\r\n\r\n"),
-        detail={"chunk": HOSTILE},
-    )
-    run = RunResult(
-        endpoint="http://127.0.0.1:9/v1?" + HOSTILE,
-        model=HOSTILE,
-        started_at=HOSTILE,
-        results=[
-            _result("B1-hostile", Status.FAILED, HOSTILE, evidence),
-            _result("B2-other", Status.PASSED, HOSTILE),
-        ],
-        internal_errors=[HOSTILE],
-        settings={"note": HOSTILE},
-    )
-    document: dict[str, Any] = run.to_json()
-    return document
-
-
-def _hostile_load() -> dict[str, Any]:
-    document = load_document(
-        endpoint="http://h/" + HOSTILE, model=HOSTILE, errors=2, error_text=HOSTILE
-    )
-    document["config"] = {"users": 4, "prompt": HOSTILE}
-    document["started_at"] = HOSTILE
-    return document
-
-
 PAGES: dict[str, Callable[[], str]] = {
-    "conformance": lambda: render_result_html("conformance", _hostile_conformance()),
-    "load": lambda: render_result_html("load", _hostile_load()),
+    "conformance": lambda: render_result_html("conformance", hostile_conformance()),
+    "load": lambda: render_result_html("load", hostile_load()),
     "compare-load": lambda: render_compare_html(
-        compare_load([(HOSTILE, _hostile_load()), ("b" + HOSTILE, load_document())])
+        compare_load([(HOSTILE, hostile_load()), ("b" + HOSTILE, load_document())])
     ),
     "compare-conformance": lambda: render_compare_html(
-        compare_conformance([(HOSTILE, _hostile_conformance()), ("b", _conformance())])
+        compare_conformance([(HOSTILE, hostile_conformance()), ("b", conformance_document())])
     ),
     "matrix": lambda: render_matrix_html(
-        build_matrix([(HOSTILE, _hostile_conformance()), ("b", _conformance())])
+        build_matrix([(HOSTILE, hostile_conformance()), ("b", conformance_document())])
     ),
 }
 
@@ -445,23 +432,25 @@ def test_endpoint_text_is_escaped_on_every_page(page: str) -> None:
     _assert_inert(PAGES[page]())
 
 
-@pytest.fixture
-def hostile_dir(tmp_path: Path) -> Path:
-    # The file name is shown on compare and matrix pages: it is untrusted text too.
-    directory = tmp_path / IMG.replace("/", "")
-    directory.mkdir()
-    return directory
+def test_run_labels_are_paths_below_the_shared_directory(tmp_path: Path) -> None:
+    paths = [tmp_path / "runs" / "a" / "load.json", tmp_path / "runs" / "b" / "load.json"]
+    assert run_labels(paths) == ["a/load.json", "b/load.json"]
+    assert run_labels([tmp_path / "x.json", tmp_path / "y.json"]) == ["x.json", "y.json"]
 
 
-def test_the_cli_escapes_hostile_results_and_file_names(tmp_path: Path, hostile_dir: Path) -> None:
-    conformance = _save(hostile_dir / "conformance.json", _hostile_conformance())
-    load = _save(hostile_dir / "load.json", _hostile_load())
+def test_the_cli_escapes_hostile_results_and_file_names(tmp_path: Path) -> None:
+    # Run labels are file paths, shown on compare and matrix pages: untrusted text too.
+    hostile_dir = tmp_path / IMG.replace("/", "")
+    conformance = _save(hostile_dir / "conformance.json", hostile_conformance())
+    load = _save(hostile_dir / "load.json", hostile_load())
+    plain_conformance = _save(tmp_path / "plain" / "conformance.json", conformance_document())
+    plain_load = _save(tmp_path / "plain" / "load.json", load_document())
     runs = [
         ("html", str(conformance)),
         ("html", str(load)),
-        ("compare", str(load), str(load)),
-        ("compare", str(conformance), str(conformance)),
-        ("matrix", str(conformance), str(conformance)),
+        ("compare", str(plain_load), str(load)),
+        ("compare", str(plain_conformance), str(conformance)),
+        ("matrix", str(plain_conformance), str(conformance)),
     ]
     for number, args in enumerate(runs):
         out = tmp_path / f"page{number}.html"
@@ -473,3 +462,4 @@ def test_the_cli_escapes_hostile_results_and_file_names(tmp_path: Path, hostile_
         assert not [tag for tag, _ in parsed.tags if tag == "img"], args
         assert "zqxj" not in page, args
         assert "&lt;img src=x onerror=alert(1)&gt;" in page, args
+    assert "&lt;img src=x onerror=alert(1)&gt;/load.json" in (tmp_path / "page2.html").read_text()

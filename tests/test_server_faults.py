@@ -187,9 +187,11 @@ PROBES: dict[str, Probe] = {
     Fault.TOOLS_IGNORED: Probe(
         one(
             chat(tools=[WEATHER_TOOL], tool_choice="required", max_tokens=8),
-            lambda e: e.json()["choices"][0]["finish_reason"] == "length"
-            and bool(content_of(e))
-            and "tool_calls" not in e.json()["choices"][0]["message"],
+            lambda e: (
+                e.json()["choices"][0]["finish_reason"] == "length"
+                and bool(content_of(e))
+                and "tool_calls" not in e.json()["choices"][0]["message"]
+            ),
         )
     ),
     Fault.MISSING_CREATED: Probe(one(chat(), lambda e: "created" not in e.json())),

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -368,6 +369,7 @@ def _error_message(body: Any, key: Secret | None) -> str:
 def _locust_command(args: argparse.Namespace, base_url: str, directory: Path) -> list[str]:
     users = _users(args)
     total_s = math.ceil(args.warmup + args.duration)
+    port = _free_loopback_port()
     command = [
         sys.executable,
         "-m",
@@ -383,6 +385,14 @@ def _locust_command(args: argparse.Namespace, base_url: str, directory: Path) ->
         str(min(users, SPAWN_PER_PROCESS * args.processes)),
         "--processes",
         str(args.processes),
+        # Master and workers talk over loopback on a free port (locust's default binds
+        # port 5557 on every interface, and two runs at once would collide).
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        "--master-port",
+        str(port),
         "--skip-log-setup",
         "--exit-code-on-error",
         "0",
@@ -430,6 +440,13 @@ def _locust_command(args: argparse.Namespace, base_url: str, directory: Path) ->
     for text in args.slo:
         command += ["--slo", text]
     return command
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def _describe(args: argparse.Namespace) -> str:

@@ -13,9 +13,12 @@ A file that is missing, not JSON or not a chatgauge result is a usage error: one
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import jinja2
 
 from chatgauge.cli._errors import UsageError
 from chatgauge.conformance._output import write_atomic
@@ -35,6 +38,8 @@ from chatgauge.reports._render import (
     read_result,
     render_result_html,
 )
+
+T = TypeVar("T")
 
 
 def register(subparsers: Any) -> None:
@@ -131,7 +136,7 @@ def run_html(args: argparse.Namespace) -> int:
     out: Path = args.out or args.result.with_suffix(".html")
     if out.resolve() == args.result.resolve():
         raise UsageError(f"--out {out} would overwrite the result itself")
-    _write(out, render_result_html(kind, document))
+    _write(out, _guarded([args.result], lambda: render_result_html(kind, document)))
     print(f"{kind} report: {out}")
     return 0
 
@@ -142,12 +147,15 @@ def run_compare(args: argparse.Namespace) -> int:
     if len(paths) < 2:
         raise UsageError("compare needs at least two result files (the first is the baseline)")
     kind, runs = _read_same_kind(paths)
-    comparison: Comparison = (
-        compare_conformance(runs)
-        if kind == CONFORMANCE
-        else compare_load(runs, threshold=args.threshold)
+    comparison: Comparison = _guarded(
+        paths,
+        lambda: (
+            compare_conformance(runs)
+            if kind == CONFORMANCE
+            else compare_load(runs, threshold=args.threshold)
+        ),
     )
-    _write(args.out, render_compare_html(comparison))
+    _write(args.out, _guarded(paths, lambda: render_compare_html(comparison)))
     print(summary_text(comparison))
     print(f"comparison: {args.out}")
     return 1 if args.fail_on_regression and has_regression(comparison) else 0
@@ -158,8 +166,8 @@ def run_matrix(args: argparse.Namespace) -> int:
     kind, runs = _read_same_kind(args.results)
     if kind != CONFORMANCE:
         raise UsageError("matrix takes conformance results (conformance.json), not load results")
-    matrix = build_matrix(runs)
-    _write(args.out, render_matrix_html(matrix))
+    matrix = _guarded(args.results, lambda: build_matrix(runs))
+    _write(args.out, _guarded(args.results, lambda: render_matrix_html(matrix)))
     failing = sum(1 for column in matrix.columns if column.summary.get("failed"))
     print(
         f"{len(matrix.columns)} endpoints x {matrix.check_count} checks; "
@@ -167,6 +175,20 @@ def run_matrix(args: argparse.Namespace) -> int:
     )
     print(f"matrix: {args.out}")
     return 0
+
+
+def _guarded(paths: Sequence[Path], step: Callable[[], T]) -> T:
+    """Run ``step``; a result whose sections have the wrong shape becomes a usage error.
+
+    The result files are user input: a hand-edited or truncated one must end in one line,
+    not a traceback.
+    """
+    try:
+        return step()
+    except (TypeError, ValueError, AttributeError, KeyError, jinja2.UndefinedError) as exc:
+        raise UsageError(
+            f"{', '.join(map(str, paths))}: malformed result ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _read(path: Path) -> tuple[str, dict[str, Any]]:
@@ -177,13 +199,27 @@ def _read(path: Path) -> tuple[str, dict[str, Any]]:
 
 
 def _read_same_kind(paths: Sequence[Path]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
-    """The kind shared by every file and ``(label, document)`` per file (label: its path)."""
+    """The kind shared by every file and ``(label, document)`` per file."""
     read = [(path, *_read(path)) for path in paths]
     kinds = {kind for _, kind, _ in read}
     if len(kinds) > 1:
         listing = ", ".join(f"{path} is {kind}" for path, kind, _ in read)
         raise UsageError(f"cannot mix kinds of results: {listing}")
-    return read[0][1], [(str(path), document) for path, _, document in read]
+    labels = run_labels(paths)
+    return read[0][1], [
+        (label, document) for label, (_, _, document) in zip(labels, read, strict=True)
+    ]
+
+
+def run_labels(paths: Sequence[Path]) -> list[str]:
+    """Each file's path below the deepest directory all of them share.
+
+    ``runs/a/load.json`` and ``runs/b/load.json`` become ``a/load.json`` and
+    ``b/load.json``: short column headers that still tell the runs apart.
+    """
+    resolved = [path.resolve() for path in paths]
+    base = Path(os.path.commonpath([path.parent for path in resolved]))
+    return [str(path.relative_to(base)) for path in resolved]
 
 
 def _write(path: Path, html: str) -> None:

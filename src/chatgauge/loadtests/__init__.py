@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from chatgauge.loadtests._collector import LoadRun, load_run
     from chatgauge.loadtests._samples import RequestSample
-    from chatgauge.loadtests._shapes import ArrivalSchedule, OptionsShape
+    from chatgauge.loadtests._schedule import ArrivalSchedule
+    from chatgauge.loadtests._shapes import OptionsShape
     from chatgauge.loadtests._users import ChatUser, RequestFailure, StreamingChatUser
 
 STOCK_LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
 """The locustfile ``chatgauge load`` runs (usable with plain ``locust -f``)."""
 
 _HOMES: Final = {
-    "ArrivalSchedule": "_shapes",
+    "ArrivalSchedule": "_schedule",
     "ChatUser": "_users",
     "LoadRun": "_collector",
     "OptionsShape": "_shapes",

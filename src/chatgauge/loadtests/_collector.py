@@ -11,7 +11,9 @@ role its runner has:
   stops, with locust's own ``send_message``; nothing is summarised on a worker.
 - **master**: merges the batches into one sample list and reports like a local run. The
   merged statistics are computed from exactly the samples the workers took, so they equal
-  what one process would have computed from all of them.
+  what one process would have computed from all of them. When the test stops, the master
+  first asks every worker to stop and ship its last batch, and waits for them (at most
+  :data:`FLUSH_TIMEOUT_S`): locust itself gives late messages only half a second.
 
 ``load.json`` is written atomically about once a second (less often when computing it takes
 long: at most 5 % of the reporter's time) and at the end, so an interrupted run keeps what it
@@ -23,6 +25,7 @@ monotonic clock: its samples are shifted by the difference of the two test-start
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 import os
 import socket
@@ -48,7 +51,7 @@ from chatgauge.loadtests._monitor import HealthMonitor
 from chatgauge.loadtests._options import LoadSettings, add_arguments, api_key_from_env
 from chatgauge.loadtests._prompts import PromptSet, load_prompts, synthetic_prompts
 from chatgauge.loadtests._samples import RequestSample
-from chatgauge.loadtests._shapes import ArrivalSchedule, planned_duration, rate_segments
+from chatgauge.loadtests._schedule import ArrivalSchedule, planned_duration, rate_segments
 
 SHIP_INTERVAL_S: Final = 0.5
 REPORT_INTERVAL_S: Final = 1.0
@@ -57,6 +60,8 @@ JSON_NAME: Final = "load.json"
 HTML_NAME: Final = "load.html"
 SAMPLES_MESSAGE: Final = "chatgauge_samples"
 SHARE_MESSAGE: Final = "chatgauge_share"
+FLUSH_MESSAGE: Final = "chatgauge_flush"
+FLUSH_TIMEOUT_S: Final = 10.0
 _NS: Final = 1_000_000_000
 
 Role = Literal["local", "worker", "master"]
@@ -100,12 +105,14 @@ class LoadRun:
         self._outbox: list[RequestSample] = []
         self._greenlets: list[gevent.Greenlet] = []
         self._stop_requested = False
+        self._stop_ns: int | None = None
         self._finished = False
         self._boot_id = _boot_id()
         # Master/local figures, updated as samples come in (the progress line is cheap).
         self._cpu: list[float] = []
         self._hub: list[float] = []
         self._worker_in_flight: dict[str, int] = {}
+        self._flushed: set[str] = set()
         self._completed = 0
         self._failed = 0
         self._tokens_since = 0
@@ -137,6 +144,7 @@ class LoadRun:
             runner.register_message(SAMPLES_MESSAGE, self._on_samples)
         elif isinstance(runner, WorkerRunner):
             runner.register_message(SHARE_MESSAGE, self._on_share)
+            runner.register_message(FLUSH_MESSAGE, self._on_flush)
 
     # -- the run's lifecycle -------------------------------------------------------------
 
@@ -156,9 +164,11 @@ class LoadRun:
         self.status = "running"
         self.exit_code = None
         self._stop_requested = False
+        self._stop_ns = None
         self._finished = False
         self._cpu, self._hub = [], []
         self._worker_in_flight = {}
+        self._flushed = set()
         self._completed = self._failed = self._tokens_since = 0
         self._ttft_sorted = []
         self._kill_greenlets()
@@ -169,6 +179,11 @@ class LoadRun:
             self._arrange_share()
             self.monitor.drain()
             self.monitor.start()
+            # A full collection walks every object locust and its imports made (measured:
+            # 16-20 ms pauses, and every stream's next stamp waits for them). Frozen objects
+            # are never walked again; only what the run itself allocates is.
+            gc.collect()
+            gc.freeze()
         if role == "worker":
             self._greenlets.append(gevent.spawn(self._ship_loop))
         else:
@@ -184,9 +199,23 @@ class LoadRun:
             self._dump_samples()
         if role == "worker":
             self._kill_greenlets()
-            self._ship()
+            self._ship(final=True)
         else:
             self.finish()
+
+    def collect_final(self) -> None:
+        """Master, test stopping: have every worker stop and ship its last samples."""
+        runner = self.environment.runner
+        if not isinstance(runner, MasterRunner):
+            return
+        workers = {str(client.id) for client in runner.clients.all}
+        pending = workers - self._flushed
+        if not pending:
+            return
+        runner.send_message(FLUSH_MESSAGE, None)
+        deadline = time.perf_counter() + FLUSH_TIMEOUT_S
+        while workers - self._flushed and time.perf_counter() < deadline:
+            gevent.sleep(0.02)
 
     def finish(self) -> None:
         """Write the final results (master/local); sets :attr:`exit_code` when SLOs were given."""
@@ -250,6 +279,12 @@ class LoadRun:
     def _on_share(self, environment: Environment, msg: Any) -> None:
         self._share = dict(msg.data)
 
+    def _on_flush(self, environment: Environment, msg: Any) -> None:
+        runner = self.environment.runner
+        if runner is not None:
+            # Stopping fires test_stop, which ships the final batch (see end()).
+            gevent.spawn(runner.stop)
+
     def _arrange_share(self) -> None:
         share = self._share
         count = max(int(share.get("count", 1)), 1)
@@ -258,12 +293,15 @@ class LoadRun:
         self._budget = int(budget) if budget is not None else (self.settings.max_requests or None)
         self._schedule = None
         if self.settings.rate is not None:
+            # On the master's clock (same machine), arrivals count from the master's start,
+            # so a sweep's rate steps line up with the windows the master measures.
+            same_clock = share.get("boot_id") == self._boot_id and "t0_ns" in share
             self._schedule = ArrivalSchedule(
                 rate_segments(self.settings, 1.0 / count),
                 self.settings.arrival,
                 seed=self.settings.seed + index,
                 phase=index / count,
-                start_ns=self.t0_ns,
+                start_ns=int(share["t0_ns"]) if same_clock else self.t0_ns,
             )
 
     def _ship_loop(self) -> None:
@@ -271,7 +309,7 @@ class LoadRun:
             gevent.sleep(SHIP_INTERVAL_S)
             self._ship()
 
-    def _ship(self) -> None:
+    def _ship(self, *, final: bool = False) -> None:
         batch, self._outbox = self._outbox, []
         cpu, hub = self.monitor.drain()
         runner = self.environment.runner
@@ -286,6 +324,7 @@ class LoadRun:
                 "in_flight": self.in_flight,
                 "t0_ns": self.t0_ns,
                 "boot_id": self._boot_id,
+                "final": final,
             },
         )
 
@@ -305,7 +344,13 @@ class LoadRun:
                 budget = total // len(clients) + (1 if index < total % len(clients) else 0)
             runner.send_message(
                 SHARE_MESSAGE,
-                {"index": index, "count": len(clients), "max_requests": budget},
+                {
+                    "index": index,
+                    "count": len(clients),
+                    "max_requests": budget,
+                    "t0_ns": self.t0_ns,
+                    "boot_id": self._boot_id,
+                },
                 client_id=client.id,
             )
 
@@ -316,6 +361,8 @@ class LoadRun:
         if shift:
             samples = [_shifted(sample, shift) for sample in samples]
         self._worker_in_flight[str(msg.node_id)] = int(data.get("in_flight", 0))
+        if data.get("final"):
+            self._flushed.add(str(msg.node_id))
         self._absorb_health(data.get("cpu_percent", []), data.get("hub_lag_ms", []))
         self._ingest(samples)
         total = self._completed + self._failed
@@ -344,6 +391,7 @@ class LoadRun:
         if self._stop_requested:
             return
         self._stop_requested = True
+        self._stop_ns = time.perf_counter_ns()
         gevent.spawn(self._stop_runner)
 
     def _stop_runner(self) -> None:
@@ -399,6 +447,9 @@ class LoadRun:
         planned = planned_duration(settings, run_time)
         start = self.t0_ns + round(settings.warmup_s * _NS)
         end = now if planned is None else min(now, self.t0_ns + round(planned * _NS))
+        if self._stop_ns is not None:
+            # Stopped by --max-requests: the window ends when the last request finished.
+            end = min(end, self._stop_ns)
         slos = dict(parse_slo(text) for text in settings.slos)
         target_rate = settings.rate if settings.sweep_kind != "rate" else None
         document: dict[str, Any] = {
@@ -575,7 +626,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if environment.parsed_options is not None:
         try:
             LoadSettings.from_options(environment.parsed_options)
-            for text in environment.parsed_options.slo or ():
+            for text in getattr(environment.parsed_options, "slo", None) or ():
                 parse_slo(text)
         except ValueError as exc:
             print(f"chatgauge: error: {exc}", file=sys.stderr)
@@ -585,6 +636,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
     load_run(environment).begin()
+
+
+def _on_test_stopping(environment: Environment, **_: Any) -> None:
+    load_run(environment).collect_final()
 
 
 def _on_test_stop(environment: Environment, **_: Any) -> None:
@@ -608,6 +663,9 @@ events.init.add_listener(  # type: ignore[no-untyped-call]
 )
 events.test_start.add_listener(  # type: ignore[no-untyped-call]
     _on_test_start
+)
+events.test_stopping.add_listener(  # type: ignore[no-untyped-call]
+    _on_test_stopping
 )
 events.test_stop.add_listener(  # type: ignore[no-untyped-call]
     _on_test_stop

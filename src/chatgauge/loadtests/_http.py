@@ -17,7 +17,6 @@ locust the socket and ssl modules are gevent's (monkey-patched), outside it they
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 import time
@@ -29,7 +28,7 @@ from urllib.parse import urlsplit
 RECV_BYTES: Final = 65536
 MAX_HEAD_BYTES: Final = 64 * 1024
 _CRLF: Final = b"\r\n"
-_HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_MAX_SIZE_DIGITS: Final = 16
 
 
 class HttpTransportError(Exception):
@@ -365,22 +364,27 @@ class ChunkedDecoder:
 
     def feed(self, data: bytes) -> bytes:
         """Take framed bytes; return the payload bytes they completed."""
+        # The hot path of every streamed read: state lives in locals until the end.
         buffer = self._buffer + data if self._buffer else data
         self._buffer = b""
         out: list[bytes] = []
         position = 0
         size = len(buffer)
+        remaining = self._remaining
+        crlf_due = self._crlf_due
         while position < size:
+            if remaining:
+                end = position + remaining
+                if end > size:
+                    end = size
+                out.append(buffer[position:end])
+                remaining -= end - position
+                position = end
+                crlf_due = not remaining
+                continue
             if self.done:
                 self.surplus += buffer[position:]
-                return b"".join(out)
-            if self._remaining:
-                end = min(size, position + self._remaining)
-                out.append(buffer[position:end])
-                self._remaining -= end - position
-                position = end
-                self._crlf_due = self._remaining == 0
-                continue
+                break
             line_end = buffer.find(_CRLF, position)
             if line_end < 0:
                 self._buffer = buffer[position:]
@@ -389,22 +393,33 @@ class ChunkedDecoder:
                 break
             line = buffer[position:line_end]
             position = line_end + 2
-            if self._crlf_due:
+            if crlf_due:
                 if line:
                     raise HttpProtocolError("chunk payload not followed by CRLF")
-                self._crlf_due = False
+                crlf_due = False
             elif self._in_trailer:
                 self.done = not line
             else:
-                self._start_chunk(line)
-        return b"".join(out)
+                remaining = _chunk_size(line)
+                self._in_trailer = not remaining
+                end = position + remaining
+                if remaining and buffer[end : end + 2] == _CRLF:
+                    # The usual case: the whole chunk and its CRLF are in this read.
+                    out.append(buffer[position:end])
+                    position = end + 2
+                    remaining = 0
+        self._remaining = remaining
+        self._crlf_due = crlf_due
+        return out[0] if len(out) == 1 else b"".join(out)
 
-    def _start_chunk(self, line: bytes) -> None:
-        text = line.split(b";", 1)[0].strip()
-        if not _HEX.fullmatch(text):
-            raise HttpProtocolError(f"invalid chunk size line: {line[:40]!r}")
-        length = int(text, 16)
-        if length == 0:
-            self._in_trailer = True
-        else:
-            self._remaining = length
+
+def _chunk_size(line: bytes) -> int:
+    """The size a chunk size line gives (extensions after ``;`` ignored)."""
+    text = line.split(b";", 1)[0].strip() if b";" in line else line
+    # isalnum() and no "0x" prefix leave exactly what int(_, 16) must judge: hex digits.
+    if text.isalnum() and len(text) <= _MAX_SIZE_DIGITS and text[1:2] not in (b"x", b"X"):
+        try:
+            return int(text, 16)
+        except ValueError:
+            pass
+    raise HttpProtocolError(f"invalid chunk size line: {line[:40]!r}")

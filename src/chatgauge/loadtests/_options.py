@@ -38,7 +38,8 @@ def parse_duration(text: str) -> float:
     total = 0.0
     while position < len(spec):
         match = _DURATION_PART.match(spec, position)
-        if match is None or (match.group(2) is None and match.end() != len(spec)):
+        bare = match is not None and match.group(2) is None
+        if match is None or (bare and (position or match.end() != len(spec))):
             raise ValueError(f"not a duration: {text!r} (examples: 30s, 1m30s, 500ms)")
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         position = match.end()

@@ -14,6 +14,8 @@ completed it. A token-bearing event is one whose ``delta`` has non-empty ``conte
 one. N (output tokens) is ``usage.completion_tokens`` when the server sends usage (asked for
 with ``stream_options.include_usage`` unless ``--no-usage``), else the token-bearing events
 counted (tokens per event from ``logprobs.content`` when present, else one per choice).
+The first chunk's ``id`` is kept as ``extra["response_id"]`` so a sample can be matched with
+the server's own logs (the benchmark compares with the reference server's timing log).
 
 Errors, by kind: ``http`` (status >= 400), ``timeout`` (connect or read timeout),
 ``connection`` (refused, reset, closed early), ``malformed`` (an invalid HTTP response, an
@@ -166,7 +168,7 @@ class ChatUser(FastHttpUser):
         return sample
 
     def _exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
-        timing = _Timing(t_sched)
+        timing = _Timing(t_sched, self.load_run.worker_name)
         try:
             timing.t_send, response = self.connection.request(head, body)
             timing.t_headers = response.t_headers_ns
@@ -216,10 +218,11 @@ class StreamingChatUser(ChatUser):
 class _Timing:
     """The stamps of one request as they are taken (becomes a :class:`RequestSample`)."""
 
-    __slots__ = ("status", "t_headers", "t_sched", "t_send")
+    __slots__ = ("status", "t_headers", "t_sched", "t_send", "worker")
 
-    def __init__(self, t_sched: int | None) -> None:
+    def __init__(self, t_sched: int | None, worker: str) -> None:
         self.t_sched = t_sched
+        self.worker = worker
         self.t_send = 0
         self.t_headers: int | None = None
         self.status: int | None = None
@@ -237,6 +240,7 @@ class _Timing:
             t_first_event_ns=fields.pop("t_first_event_ns", None),
             t_done_ns=t_done,
             status=self.status,
+            worker=self.worker,
             **fields,
         )
 
@@ -251,6 +255,7 @@ class _StreamTally:
         "problem",
         "prompt_tokens",
         "reads",
+        "response_id",
         "token_counts",
         "token_ns",
         "usage_tokens",
@@ -266,6 +271,7 @@ class _StreamTally:
         self.problem: str | None = None
         self.reads = 0
         self.max_per_read = 0
+        self.response_id: str | None = None
 
     def events(self, events: list[SSEEvent], arrived: int) -> None:
         if self.first_event is None:
@@ -282,6 +288,8 @@ class _StreamTally:
             except (ValueError, TypeError, AttributeError) as exc:
                 self._fail(f"an event is not a chat.completion.chunk object ({exc}): {data[:200]}")
                 continue
+            if self.response_id is None:
+                self.response_id = str(chunk.get("id"))
             if tokens:
                 self.token_ns.append(arrived)
                 self.token_counts.append(tokens)
@@ -365,6 +373,7 @@ def _stream_sample(
         max_events_per_read=tally.max_per_read,
         error_kind=error[0] if error else None,
         error=error[1] if error else None,
+        extra={"response_id": tally.response_id} if tally.response_id else {},
     )
 
 

@@ -33,6 +33,7 @@ from chatgauge.reports._charts import (
     status_bars,
 )
 from chatgauge.reports._jinja import render
+from chatgauge.reports._render import conformance_checks, verdict_counts
 
 DEFAULT_THRESHOLD: Final = 0.05
 
@@ -51,6 +52,20 @@ STAT_LABELS: Final = {
     "p999": "p99.9",
 }
 PERCENTILES: Final = ("p50", "p90", "p95", "p99", "p999")
+
+LOAD_SETTINGS: Final = (
+    "mode",
+    "users",
+    "rate",
+    "arrival",
+    "processes",
+    "run_time_s",
+    "warmup_s",
+    "max_tokens",
+    "input_words",
+    "slos",
+)
+"""Settings of a load run shown to tell runs apart (all of ``config`` when none is known)."""
 
 FLOORS: Final = {"ms": 1.0, "tokens/s": 1.0, "req/s": 0.05, "rate": 0.005}
 """Smallest absolute change that can be a regression, per unit (``rate``: a fraction)."""
@@ -273,9 +288,8 @@ def _run_info(index: int, label: str, document: Mapping[str, Any]) -> RunInfo:
     window = _section(document, "window")
     generator = _section(document, "generator")
     config = _section(document, "config")
-    facts: list[tuple[str, str]] = [
-        (key, _compact(config[key])) for key in sorted(config) if config[key] is not None
-    ]
+    keys = [key for key in LOAD_SETTINGS if key in config] or sorted(config)
+    facts = [(key, _compact(config[key])) for key in keys if config[key] is not None]
     if requests:
         facts.append(
             (
@@ -389,7 +403,7 @@ def compare_conformance(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Confor
     """Compare conformance results (``(label, conformance.json)``; the first is the baseline)."""
     if len(runs) < 2:
         raise ValueError("a comparison needs at least two runs")
-    by_run = [_checks_by_id(document) for _, document in runs]
+    by_run = [conformance_checks(document) for _, document in runs]
     order: dict[str, Mapping[str, Any]] = {}
     for checks in by_run:
         for check_id, check in checks.items():
@@ -415,16 +429,11 @@ def compare_conformance(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Confor
             model=str(document.get("model", "")),
             started_at=str(document.get("started_at", "")),
             verdict=str(document.get("verdict", "")),
-            summary={k: int(v) for k, v in _section(document, "summary").items()},
+            summary=verdict_counts(document),
         )
         for label, document in runs
     )
     return ConformanceComparison(runs=infos, rows=tuple(rows))
-
-
-def _checks_by_id(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    checks = document.get("checks") or ()
-    return {str(c.get("id", "")): c for c in checks if isinstance(c, Mapping)}
 
 
 # ------------------------------------------------------------------ text and HTML output

@@ -16,14 +16,15 @@ from typing import Any
 from chatgauge.conformance._registry import GROUPS
 from chatgauge.reports._charts import STATUS_ORDER, status_bars
 from chatgauge.reports._jinja import render
+from chatgauge.reports._render import conformance_checks, verdict_counts
 
 STATUSES = STATUS_ORDER
 
 
 def render_conformance_html(document: Mapping[str, Any]) -> str:
     """The HTML page of a conformance run (the ``RunResult.to_json()`` shape)."""
-    checks = [_check_view(c) for c in document.get("checks") or ()]
-    summary = {s: int((document.get("summary") or {}).get(s, 0)) for s in STATUSES}
+    checks = [_check_view(c) for c in conformance_checks(document).values()]
+    summary = verdict_counts(document)
     settings = dict(document.get("settings") or {})
     failed = summary["failed"] > 0
     return render(

@@ -15,6 +15,7 @@ from typing import Any
 from chatgauge.conformance._registry import GROUPS
 from chatgauge.reports._charts import STATUS_ORDER, StatusBars, status_bars
 from chatgauge.reports._jinja import render
+from chatgauge.reports._render import conformance_checks, verdict_counts
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def build_matrix(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Matrix:
     """The matrix of conformance results (``(label, conformance.json document)``)."""
     if not runs:
         raise ValueError("a matrix needs at least one run")
-    by_run = [_checks_by_id(document) for _, document in runs]
+    by_run = [conformance_checks(document) for _, document in runs]
     first_seen: dict[str, Mapping[str, Any]] = {}
     for checks in by_run:
         for check_id, check in checks.items():
@@ -116,7 +117,7 @@ def build_matrix(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Matrix:
             model=str(document.get("model", "")),
             started_at=str(document.get("started_at", "")),
             verdict=str(document.get("verdict", "")),
-            summary=_summary(document),
+            summary=verdict_counts(document),
         )
         for index, (label, document) in enumerate(runs, start=1)
     )
@@ -125,18 +126,6 @@ def build_matrix(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Matrix:
         for group, rows in sorted(grouped.items())
     )
     return Matrix(columns=columns, groups=groups)
-
-
-def _checks_by_id(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    checks = document.get("checks") or ()
-    return {str(c.get("id", "")): c for c in checks if isinstance(c, Mapping)}
-
-
-def _summary(document: Mapping[str, Any]) -> dict[str, int]:
-    counts = document.get("summary")
-    if not isinstance(counts, Mapping):
-        counts = {}
-    return {status: int(counts.get(status, 0) or 0) for status in STATUS_ORDER}
 
 
 def render_matrix_html(matrix: Matrix) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from chatgauge.reports._charts import STATUS_ORDER
+
 CONFORMANCE: Final = "conformance"
 LOAD: Final = "load"
 KINDS: Final = (CONFORMANCE, LOAD)
@@ -62,6 +64,25 @@ def read_result(path: Path) -> tuple[str, dict[str, Any]]:
     return kind, document
 
 
+def conformance_checks(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The check entries of a conformance result by id, in order; malformed entries left out."""
+    checks = document.get("checks")
+    if not isinstance(checks, list):
+        return {}
+    return {str(c.get("id", "")): c for c in checks if isinstance(c, Mapping)}
+
+
+def verdict_counts(document: Mapping[str, Any]) -> dict[str, int]:
+    """Checks per status from a conformance result's summary (0 for a missing or bad count)."""
+    counts = document.get("summary")
+    if not isinstance(counts, Mapping):
+        counts = {}
+    return {
+        status: value if isinstance(value := counts.get(status), int) else 0
+        for status in STATUS_ORDER
+    }
+
+
 def render_result_html(kind: str, document: Mapping[str, Any]) -> str:
     """The page of a result of ``kind`` (as returned by :func:`read_result`)."""
     # Imported on use: each page module pulls in its own templates and chart code.
@@ -81,7 +102,9 @@ __all__ = [
     "KINDS",
     "LOAD",
     "ResultError",
+    "conformance_checks",
     "read_result",
     "render_result_html",
     "result_kind",
+    "verdict_counts",
 ]

@@ -175,7 +175,17 @@ def c3_stream_usage_agrees(ctx: CheckContext) -> str | None:
     plain_usage = usage_of(plain) if plain is not None else None
     stream_usage = usage_of(stream) if stream is not None else None
     if plain is None or stream is None or plain_usage is None or stream_usage is None:
-        raise CheckSkipped("needs usage from both the plain and the plain-stream probe")
+        # Show the answers that lacked usage, so the skip can be checked by hand.
+        lacking = [
+            exchange
+            for exchange, usage in ((plain, plain_usage), (stream, stream_usage))
+            if exchange is not None and usage is None
+        ]
+        named = ", ".join(e.case.label for e in lacking) or "the plain and plain-stream probes"
+        raise CheckSkipped(
+            f"needs usage from both the plain and the plain-stream probe; no usage from {named}",
+            *(ctx.evidence(exchange) for exchange in lacking),
+        )
     differences = []
     if plain_usage.get("prompt_tokens") != stream_usage.get("prompt_tokens"):
         differences.append(

@@ -184,15 +184,19 @@ def retry_after(ctx: CheckContext) -> str | None:
     HTTP date, so clients know when to retry. Judged on the 429s the run met, after a burst
     of at most 8 one-token requests; skipped when no 429 occurred."""
     limited = [ex for ex in ctx.exchanges if ex.status == 429]
-    sent = 0
-    while not limited and sent < BURST_REQUESTS:
+    burst: list[ChatExchange] = []
+    while not limited and len(burst) < BURST_REQUESTS:
         case = ChatCase(body=ctx.base_body(max_tokens=1), label="rate-limit burst")
         exchange = ctx.send(case)
-        sent += 1
+        burst.append(exchange)
         if exchange.status == 429:
             limited.append(exchange)
     if not limited:
-        raise CheckSkipped(f"no 429 occurred (burst of {sent} requests)")
+        # The burst's last answer shows what the endpoint said instead of a 429.
+        raise CheckSkipped(
+            f"no 429 occurred (burst of {len(burst)} requests)",
+            *(ctx.evidence(exchange) for exchange in burst[-1:]),
+        )
     found = [(ex, p) for ex in limited if (p := retry_after_problem(ex.headers.get("retry-after")))]
     if found:
         raise _fail_listing(ctx, "429 responses lack a usable Retry-After", found, len(limited))
