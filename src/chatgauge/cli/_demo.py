@@ -1,8 +1,10 @@
 """``chatgauge demo``: the whole product against the embedded reference endpoint.
 
 It starts ``chatgauge serve`` in a child process, streams one completion live so the user
-sees what is being measured, then runs ``chatgauge check`` against it and leaves the
-reports in the report directory. Nothing leaves the machine: the endpoint is on loopback.
+sees what is being measured, runs ``chatgauge check`` against it, then a short
+``chatgauge load`` against a second instance started with a known latency profile (first
+token after 200 ms, then one every 20 ms), and leaves every report in the report
+directory. Nothing leaves the machine: the endpoints are on loopback.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Any
 
 from chatgauge._client import ChatClient, ClientConfig
 from chatgauge._models import ChatCase, TimedEvent
-from chatgauge.cli import _check
+from chatgauge.cli import _check, _load
 from chatgauge.cli._errors import UsageError
 from chatgauge.server import ServerStartError, spawned_server
 
 DEMO_MODEL = "pro"
+# The known latency profile of the load step: the report can be read against it.
+DEMO_TTFT_MS = 200
+DEMO_ITL_MS = 20
 
 
 def register(subparsers: Any) -> None:
@@ -59,11 +64,38 @@ def run(args: argparse.Namespace) -> int:
             ]
             from chatgauge.cli import build_parser
 
-            code = _check.run(build_parser().parse_args(check_args))
+            check_code = _check.run(build_parser().parse_args(check_args))
+        profile = ["--ttft-ms", str(DEMO_TTFT_MS), "--itl-ms", str(DEMO_ITL_MS)]
+        with spawned_server(profile) as base_url:
+            print(
+                f"chatgauge demo: load test, 8 streams for 10 s against {base_url} "
+                f"(TTFT {DEMO_TTFT_MS} ms, ITL {DEMO_ITL_MS} ms)",
+                flush=True,
+            )
+            load_args = [
+                "load",
+                "--base-url",
+                base_url,
+                "--model",
+                DEMO_MODEL,
+                "--users",
+                "8",
+                "--duration",
+                "10s",
+                "--warmup",
+                "2s",
+                "--max-tokens",
+                "32",
+                "--slo",
+                f"ttft_ms={DEMO_TTFT_MS + 50}",
+                "--report-dir",
+                str(args.report_dir),
+            ]
+            load_code = _load.run(build_parser().parse_args(load_args))
     except ServerStartError as exc:
         raise UsageError(f"could not start the reference endpoint: {exc}") from None
-    print(f"chatgauge demo: reports in {args.report_dir}/ (open conformance.html)")
-    return code
+    print(f"chatgauge demo: reports in {args.report_dir}/ (open conformance.html and load.html)")
+    return check_code or load_code
 
 
 def _stream_one(base_url: str) -> None:

@@ -36,9 +36,11 @@ def scrub(value: Any, secret: Secret | None) -> Any:
 
 
 def write_atomic(path: Path, content: bytes) -> None:
-    """Replace ``path`` with ``content`` in one step."""
+    """Replace ``path`` with ``content`` in one step (readers never see half a file)."""
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates 0600; a report is meant to be read by others, like a normal file.
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as file:
             file.write(content)
         os.replace(temp, path)

@@ -52,6 +52,7 @@ from chatgauge.loadtests._options import LoadSettings, add_arguments, api_key_fr
 from chatgauge.loadtests._prompts import PromptSet, load_prompts, synthetic_prompts
 from chatgauge.loadtests._samples import RequestSample
 from chatgauge.loadtests._schedule import ArrivalSchedule, planned_duration, rate_segments
+from chatgauge.loadtests._stats import quantile
 
 SHIP_INTERVAL_S: Final = 0.5
 REPORT_INTERVAL_S: Final = 1.0
@@ -431,8 +432,8 @@ class LoadRun:
         ttft = self._ttft_sorted
         ttft_text = "TTFT -"
         if ttft:
-            p50 = ttft[min(len(ttft) - 1, int(0.5 * len(ttft)))]
-            p99 = ttft[min(len(ttft) - 1, int(0.99 * len(ttft)))]
+            # The same quantile rule as load.json, so the live line and the report agree.
+            p50, p99 = quantile(ttft, 0.5), quantile(ttft, 0.99)
             ttft_text = f"TTFT p50 {p50:.1f} ms p99 {p99:.1f} ms"
         return (
             f"{(now - self.t0_ns) / _NS:7.1f}s  done {self._completed}  failed {self._failed}  "
