@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chatgauge._argtypes import positive_int
 from chatgauge._client import ChatClient, ClientConfig
 from chatgauge._models import ChatCase
 from chatgauge._secret import Secret, redact
@@ -81,21 +82,21 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--max-requests",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_BUDGET.max_requests,
         metavar="N",
         help="hard cap on requests sent (default: %(default)s)",
     )
     parser.add_argument(
         "--max-tokens-total",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_BUDGET.max_tokens,
         metavar="N",
         help="hard cap on tokens used (default: %(default)s)",
     )
     parser.add_argument(
         "--examples",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_SETTINGS.examples,
         metavar="N",
         help="Hypothesis examples per property (default: %(default)s)",
@@ -116,16 +117,6 @@ def register(subparsers: Any) -> None:
         help="show the check catalogue and exit",
     )
     parser.set_defaults(handler=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _patterns(values: list[str] | None) -> list[str]:

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from chatgauge._argtypes import positive_int
 from chatgauge._client import ChatClient, ClientConfig
 from chatgauge._models import ChatCase
 from chatgauge._secret import Secret, redact
@@ -90,7 +91,7 @@ def register(subparsers: Any) -> None:
     load = parser.add_argument_group("load model")
     load.add_argument(
         "--users",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"concurrent requests (closed loop, default {CLOSED_LOOP_USERS}); with --rate "
         f"the cap on requests in flight (default {OPEN_LOOP_USERS})",
@@ -119,7 +120,7 @@ def register(subparsers: Any) -> None:
         help="time excluded from statistics at the start (default: 5s)",
     )
     load.add_argument(
-        "--max-requests", type=_positive_int, metavar="N", help="stop after N requests"
+        "--max-requests", type=positive_int, metavar="N", help="stop after N requests"
     )
     load.add_argument("--ramp", type=_duration, metavar="TIME", help="grow users over TIME")
     load.add_argument(
@@ -147,7 +148,7 @@ def register(subparsers: Any) -> None:
     )
     load.add_argument(
         "--processes",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="load-generating processes (default: %(default)s)",
@@ -156,14 +157,14 @@ def register(subparsers: Any) -> None:
     requests = parser.add_argument_group("requests")
     requests.add_argument(
         "--max-tokens",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_TOKENS,
         metavar="N",
         help="max_tokens of each request (default: %(default)s)",
     )
     requests.add_argument(
         "--input-tokens",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_INPUT_WORDS,
         metavar="N",
         help="synthetic prompt length in words, about 1.3 tokens each (default: %(default)s)",
@@ -196,16 +197,6 @@ def register(subparsers: Any) -> None:
         help="where to write load.json and load.html (default: %(default)s)",
     )
     parser.set_defaults(handler=run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:

@@ -15,7 +15,6 @@ collects both from the test reports: it prints the budget used and, with
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from chatgauge._argtypes import positive_int
 from chatgauge._client import ChatClient, ClientConfig
 from chatgauge._models import ChatCase, ChatExchange
 from chatgauge._secret import Secret
@@ -129,16 +129,6 @@ _STATE = pytest.StashKey[_State]()
 _SPENT_AT_SETUP = pytest.StashKey[tuple[int, int]]()
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _patterns(values: list[str] | None) -> tuple[str, ...]:
     """Check id patterns from repeated and/or comma-separated option values."""
     return tuple(p.strip() for v in values or () for p in v.split(",") if p.strip())
@@ -180,21 +170,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--chatgauge-max-requests",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_BUDGET.max_requests,
         metavar="N",
         help="hard cap on requests per test process (default: %(default)s)",
     )
     group.addoption(
         "--chatgauge-max-tokens-total",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_BUDGET.max_tokens,
         metavar="N",
         help="hard cap on tokens used per test process (default: %(default)s)",
     )
     group.addoption(
         "--chatgauge-examples",
-        type=_positive_int,
+        type=positive_int,
         default=_DEFAULT_SETTINGS.examples,
         metavar="N",
         help="Hypothesis examples per property (default: %(default)s)",
