@@ -475,3 +475,28 @@ def test_stamps_come_from_the_monotonic_perf_counter() -> None:
     with ScriptedServer(answer_json(b"{}")) as server, client_for(server) as client:
         exchange = client.send(PLAIN_CASE)
     assert before <= exchange.t_send_ns <= exchange.t_done_ns <= time.perf_counter_ns()
+
+
+def test_a_request_lost_on_a_reused_connection_is_sent_once_more() -> None:
+    # The server answers the first request on a kept-alive connection, then reads the next
+    # one on it and closes without a word (as llama-cpp-python does after an error): that
+    # request never reached the application, so the client resends it on a new connection.
+    calls = itertools.count()
+    body = b'{"ok": true}'
+    dropped: list[Received] = []
+
+    def respond(conn: socket.socket, stop: threading.Event) -> None:
+        first = next(calls) == 0
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+        conn.sendall(f"{head}\r\n\r\n".encode() + body)
+        if first:
+            dropped.append(_read_request(conn))
+
+    case = ChatCase(body={"model": "m", "messages": []})
+    with ScriptedServer(respond) as server, client_for(server) as client:
+        exchanges = [client.send(case), client.send(case)]
+
+    assert [e.status for e in exchanges] == [200, 200]
+    assert [e.raw for e in exchanges] == [body, body]
+    assert len(dropped) == 1
+    assert len(server.received) == 2  # the dropped request came again, on a new connection

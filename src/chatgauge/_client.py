@@ -196,7 +196,14 @@ class ChatClient:
             headers=headers,
             timeout=timeout,
         )
-        return self._exchange(request, case, on_event)
+        exchange, reused = self._exchange(request, case, on_event)
+        if reused and _no_answer(exchange):
+            # HTTP/1.1 lets a server close an idle kept-alive connection, and some do so
+            # right after an error response without saying "Connection: close". A request
+            # that then dies on that connection never reached the server: send it once more,
+            # on a new connection, rather than blame the endpoint for not answering it.
+            exchange, _ = self._exchange(request, case, on_event)
+        return exchange
 
     def get(self, path: str) -> ChatExchange:
         """GET ``{base_url}{path}`` (for example ``/models``) with the configured key."""
@@ -204,7 +211,7 @@ class ChatClient:
         request = self._http.build_request(
             "GET", f"{self.config.base_url}{path}", headers=self._auth_headers(case)
         )
-        return self._exchange(request, case)
+        return self._exchange(request, case)[0]
 
     def list_models(self) -> list[str]:
         """The model ids from ``GET {base_url}/models``; raises :class:`EndpointError`."""
@@ -231,7 +238,8 @@ class ChatClient:
 
     def _exchange(
         self, request: httpx.Request, case: ChatCase, on_event: EventCallback | None = None
-    ) -> ChatExchange:
+    ) -> tuple[ChatExchange, bool]:
+        """The exchange, and whether it went over a connection kept alive from before."""
         recorder = _Recorder(case, str(request.url), on_event)
         decoder: SSEDecoder | None = None
         # httpcore calls the trace hook just before it writes the request headers, i.e.
@@ -262,7 +270,12 @@ class ChatClient:
         secrets = [self.config.api_key]
         if case.api_key_override:
             secrets.append(Secret(case.api_key_override))
-        return recorder.result(secrets)
+        return recorder.result(secrets), not recorder.connected
+
+
+def _no_answer(exchange: ChatExchange) -> bool:
+    """Whether the transport failed before a single byte of a response arrived."""
+    return exchange.error_kind in ("connection", "protocol") and exchange.status is None
 
 
 class _Recorder:
@@ -283,8 +296,11 @@ class _Recorder:
         self.framing: FramingFacts | None = None
         self.error_kind: str | None = None
         self.error: str | None = None
+        self.connected = False  # a new TCP connection was opened for this request
 
     def on_trace(self, name: str, info: Mapping[str, Any]) -> None:
+        if name == "connection.connect_tcp.started":
+            self.connected = True
         if name.endswith("send_request_headers.started"):
             self._traced_send_ns = time.perf_counter_ns()
 

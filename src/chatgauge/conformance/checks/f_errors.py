@@ -40,8 +40,10 @@ def _error_exchanges(ctx: CheckContext) -> list[ChatExchange]:
 
 def envelope_problem(body: Any) -> str | None:
     """Why ``body`` is not ``{"error": {...}}``, or ``None`` when it is."""
+    if body is None:
+        return "the body is not JSON"
     if not isinstance(body, dict):
-        return f"the body is not a JSON object but {type(body).__name__}"
+        return f"the body is JSON but not an object ({type(body).__name__})"
     error = body.get("error")
     if not isinstance(error, dict):
         keys = ", ".join(sorted(map(str, body))) or "none"
