@@ -1,0 +1,58 @@
+"""Every fault of the reference endpoint is caught by a full catalogue run.
+
+The proof tests run one check at a time; here the whole catalogue runs against the endpoint
+with one fault on, as ``chatgauge check`` would, and the checks proven against that fault
+must be among the failures (or warnings, for tier-I checks) of the full run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+import pytest
+
+import tests
+from chatgauge._secret import Secret
+from chatgauge.conformance._context import CheckContext, Settings
+from chatgauge.conformance._registry import all_checks
+from chatgauge.conformance._results import Status
+from chatgauge.conformance._runner import run_checks
+from chatgauge.server import FAULTS
+from tests.conformance_harness import API_KEY, Proof, endpoint
+
+# Faults that only show on a configured endpoint, or (spec-literal tier) under --strict.
+NEEDS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "no-auth-check": ({"api_key": Secret(API_KEY)}, {"auth_required": True}),
+    "no-retry-after": ({"rate_limit_rps": 1.0}, {}),
+    "omit-refusal-and-logprobs": ({}, {"strict": True}),
+}
+
+
+def _proofs_by_fault() -> dict[str, set[str]]:
+    by_fault: dict[str, set[str]] = {}
+    for info in pkgutil.iter_modules(tests.__path__):
+        if info.name.startswith("test_proofs_"):
+            proofs: dict[str, Proof] = importlib.import_module(f"tests.{info.name}").PROOFS
+            for check_id, proof in proofs.items():
+                by_fault.setdefault(proof.fault, set()).add(check_id)
+    return by_fault
+
+
+PROVEN = _proofs_by_fault()
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_full_run_flags_the_fault(fault: str) -> None:
+    server, settings = NEEDS.get(fault, ({}, {}))
+    with endpoint(frozenset({fault}), **server) as (base_url, client):
+        ctx = CheckContext(
+            send_case=client.send,
+            settings=Settings(model="pro", examples=4, derandomize=True, **settings),
+        )
+        run = run_checks(ctx, all_checks(), endpoint=base_url)
+    flagged = {r.id for r in run.results if r.status in (Status.FAILED, Status.WARNING)}
+    assert flagged, f"a full run did not notice fault {fault!r}"
+    assert PROVEN.get(fault, set()) <= flagged
+    assert not run.internal_errors
