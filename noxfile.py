@@ -57,7 +57,8 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every ``benchmarks/bench_*.py`` (each one a pytest-benchmark module)."""
+    """Every ``benchmarks/bench_*.py`` (each one a pytest-benchmark module); the figures
+    they print (accuracy table, ratios, events/s) are the output, so capture is off."""
     if not any((ROOT / "benchmarks").glob("bench_*.py")):
         session.skip("no benchmarks/bench_*.py yet")
     session.install(".")
@@ -66,6 +67,7 @@ def bench(session: nox.Session) -> None:
         "benchmarks",
         "--benchmark-only",
         "-q",
+        "-s",
         "-o",
         "python_files=bench_*.py",
         *session.posargs,
@@ -95,7 +97,7 @@ REALSERVER_REPORTS = ROOT / "reports" / "llama-cpp"
 def realserver(session: nox.Session) -> None:
     """``chatgauge check``, a short ``chatgauge load`` and ``pytest -m realserver`` against
     a llama-cpp-python server with a real model; reports in ``reports/llama-cpp/``.
-    Not in the default list: the first run compiles llama.cpp (see docs/tested-against.md).
+    Not in the default list (the first run compiles llama.cpp); CI runs it after the tests.
     """
     session.install("-e", ".[test]", LLAMA_CPP_PYTHON, GEMMA_MODEL)
     state = Path(session.create_tmp()) / "realserver.json"
