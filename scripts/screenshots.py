@@ -4,7 +4,8 @@ Starts reference endpoints on loopback (one faithful, two with injected faults, 
 different latency profiles), runs the real ``chatgauge check`` and ``chatgauge load``
 against them, renders the pages with ``chatgauge report``, and photographs each page in
 headless Chromium (the Debian package at /usr/bin/chromium, driven by Playwright; the
-network is cut off). Takes about a minute.
+network is cut off); a rate sweep's Sweep section gets a picture of its own. Takes about a
+minute and a half.
 
     python scripts/screenshots.py [--out docs/screenshots] [--keep DIR]
 
@@ -44,6 +45,8 @@ LOAD_ENDPOINTS = {
     "load-before": ServerConfig(port=0, ttft_ms=120, itl_ms=15, jitter_ms=10),
     "load-after": ServerConfig(port=0, ttft_ms=160, itl_ms=16, jitter_ms=25),
 }
+SWEEP_ENDPOINT = ServerConfig(port=0, ttft_ms=50, itl_ms=10, jitter_ms=5, rate_limit_rps=60)
+"""A rate limit the top sweep step crosses: its 429s miss the SLOs, so the knee is below."""
 
 
 def chatgauge(*args: str) -> subprocess.CompletedProcess[str]:
@@ -85,6 +88,14 @@ def sample_results(work: Path) -> dict[str, Path]:
                 *("--slo", "ttft_ms=200", "--slo", "tpot_ms=25"),
             )
         results[name] = work / name / "load.json"
+    with background_server(SWEEP_ENDPOINT) as url:
+        chatgauge(
+            "load",
+            *("--base-url", url, "--model", "pro", "--report-dir", str(work / "load-sweep")),
+            *("--sweep-rates", "10,20,40,80", "--sweep-time", "4s", "--warmup", "1s"),
+            *("--max-tokens", "16", "--slo", "ttft_ms=60", "--slo", "tpot_ms=12"),
+        )
+    results["load-sweep"] = work / "load-sweep" / "load.json"
     return results
 
 
@@ -181,6 +192,24 @@ def _file_only(route: Any) -> None:
         route.abort()
 
 
+def photograph_sweep(result: Path, work: Path, out: Path) -> Path:
+    """The Sweep section of a sweep run's load page, cropped to that section."""
+    page_path = work / "load-sweep.html"
+    chatgauge("report", "html", str(result), "--out", str(page_path))
+    shot = out / "load-sweep.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
+        context = browser.new_context(offline=True, viewport={"width": WIDTH, "height": 900})
+        context.route("**/*", _file_only)
+        page = context.new_page()
+        page.goto(page_path.as_uri())
+        page.locator("section#sweep").screenshot(path=str(shot))
+        browser.close()
+    return shot
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -189,8 +218,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         work = args.keep or Path(temporary)
         work.mkdir(parents=True, exist_ok=True)
-        pages = render_pages(work, sample_results(work))
-        for shot in photograph(pages, args.out):
+        results = sample_results(work)
+        pages = render_pages(work, results)
+        shots = photograph(pages, args.out)
+        shots.append(photograph_sweep(results["load-sweep"], work, args.out))
+        for shot in shots:
             print(f"{shot} ({shot.stat().st_size // 1024} KiB)")
 
 

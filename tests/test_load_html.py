@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shutil
@@ -16,6 +17,8 @@ from chatgauge.loadtests._health import HealthInputs
 from chatgauge.loadtests._metrics import compute_results
 from chatgauge.loadtests._samples import RequestSample
 from chatgauge.reports import render_load_html
+from chatgauge.reports._render import read_result, render_result_html
+from tests.sweep_fixtures import sweep_result, sweep_step
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -197,3 +200,93 @@ def test_page_renders_in_headless_chromium_without_network(tmp_path: Path) -> No
     assert "Output tokens per second" in dom
     assert "CONSOLE" not in completed.stderr
     assert "Refused to" not in completed.stderr
+
+
+def _sweep_section(page: str) -> str:
+    start = page.index('<section id="sweep">')
+    return page[start : page.index("</section>", start)]
+
+
+def test_sweep_section_plots_latency_against_throughput_with_slo_lines_and_the_knee() -> None:
+    result = sweep_result()
+    page = render_load_html(result)
+    section = _sweep_section(page)
+    assert ">TTFT against throughput, per sweep step" in section
+    # tpot_ms has an SLO too, so it gets its own chart; itl_ms and e2e_ms have none.
+    assert ">TPOT against throughput, per sweep step" in section
+    assert ">ITL against" not in section
+    assert ">E2E latency against" not in section
+    assert ">Throughput per sweep step" in section
+    for bound in ("SLO 200 ms", "SLO 40 ms"):
+        assert f">{bound}</text>" in section
+    assert section.count('stroke-dasharray="5 3"') == 2  # one SLO line per latency chart
+    # Every step is labelled; the knee (8 users) is ringed and labelled on all three charts.
+    assert len(re.findall(r'class="marker"[^>]*>2 users</text>', section)) == 2
+    assert len(re.findall(r'class="marker"[^>]*>32 users</text>', section)) == 2
+    assert len(re.findall(r'class="marker best"[^>]*>best: 8 users</text>', section)) == 3
+    assert section.count('class="marker best"') == 3
+    rows = re.findall(r"<tr( class=\"best\")?>\s*<td class=\"text step\">([^<]*)<", section)
+    assert [(bool(best), label.strip()) for best, label in rows] == [
+        (False, "2 users"),
+        (True, "8 users"),
+        (False, "32 users"),
+    ]
+    assert 'id="sweep-verdict"><strong>Sweep: best step 8 users.' in page
+    # The pooled SLO verdict (missed over all steps mixed) is not the sweep's verdict.
+    assert result["slo_met"] is False
+    assert "SLOs missed." not in page
+
+
+def test_sweep_knee_sits_on_the_best_steps_point() -> None:
+    page = render_load_html(sweep_result())
+    chart = _sweep_section(page).split("</svg>")[0]  # the TTFT chart
+    rings = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="8"', chart)
+    dots = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="3.6"', chart)
+    assert len(rings) == 2  # p50 and p99 of the best step
+    assert set(rings) <= set(dots)
+    xs = sorted({float(x) for x, _ in dots})
+    assert len(xs) == 3
+    assert {float(x) for x, _ in rings} == {xs[1]}  # 8 users: the middle throughput
+
+
+def test_sweep_without_a_step_meeting_the_slos_says_so() -> None:
+    steps = [sweep_step(32, 420.0)]
+    page = render_load_html(sweep_result(steps))
+    assert "Sweep: no step met every SLO." in page
+    assert 'class="marker best"' not in page
+    assert 'class="best"' not in page
+    assert re.search(r'class="marker"[^>]*>32 users</text>', page)
+
+
+def test_sweep_stopped_before_its_first_step_renders() -> None:
+    page = render_load_html(sweep_result([]))
+    assert 'id="sweep"' in page
+    assert "No sweep step started before the run ended." in page
+
+
+def test_page_without_a_sweep_has_no_sweep_section() -> None:
+    page = render_load_html(_result())
+    assert 'id="sweep' not in page
+    assert "per sweep step" not in page
+    assert 'class="marker' not in page
+
+
+def test_sweep_step_text_is_escaped() -> None:
+    step = sweep_step(4, 80.0, kind="<script>alert('kind')</script>", value=HOSTILE_MODEL)
+    page = render_load_html(sweep_result([step]))
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    label = (
+        "&lt;script&gt;alert(&#39;kind&#39;)&lt;/script&gt; m &lt;img src=x onerror=alert(1)&gt;"
+    )
+    assert page.count(label) >= 2  # the table row and the chart's step label
+    assert "{{ 7*7 }}" in page
+    assert "onerror=alert(1)&gt; 49" not in page
+
+
+def test_report_html_recognises_a_sweep_result(tmp_path: Path) -> None:
+    path = tmp_path / "load.json"
+    path.write_text(json.dumps(sweep_result()), encoding="utf-8")
+    kind, document = read_result(path)
+    assert kind == "load"
+    assert ">TTFT against throughput, per sweep step" in render_result_html(kind, document)

@@ -29,6 +29,7 @@ from chatgauge.reports._matrix import build_matrix, render_matrix_html
 from chatgauge.reports._render import render_result_html
 from chatgauge.server import ServerConfig, background_server
 from tests.report_fixtures import HOSTILE, hostile_conformance, hostile_load, load_document
+from tests.sweep_fixtures import sweep_result
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,12 +51,14 @@ sync_api = pytest.importorskip(
 MIN_CHARTS = {
     "conformance": 1,
     "load": 6,
+    "load-sweep": 9,
     "compare-load": 4,
     "compare-conformance": 1,
     "matrix": 1,
 }
 """Charts each page draws at least (conformance: verdict bar; load: distributions and
-time series; compare-load: one percentile chart per latency metric)."""
+time series; load-sweep: those plus latency against throughput per SLO'd metric and the
+throughput per step; compare-load: one percentile chart per latency metric)."""
 
 _MEASURE_SVGS = """() => Array.from(document.querySelectorAll("svg"))
   .filter((svg) => !svg.parentElement.closest("svg"))
@@ -98,6 +101,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     html = {
         "conformance": render_result_html("conformance", faulty),
         "load": render_result_html("load", load),
+        "load-sweep": render_result_html("load", sweep_result()),
         "compare-load": render_compare_html(
             compare_load([("base/load.json", load_document()), (HOSTILE, load)])
         ),
@@ -198,4 +202,25 @@ def test_the_check_filters_work_in_the_browser(browser: Any, pages: dict[str, Pa
     assert shown.count() > 0
     for index in range(shown.count()):
         assert shown.nth(index).get_attribute("data-failed") == "yes"
+    context.close()
+
+
+def test_the_sweep_knee_is_drawn_inside_its_chart(browser: Any, pages: dict[str, Path]) -> None:
+    context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(pages["load-sweep"].as_uri())
+    labels = page.locator("svg text.marker.best")
+    assert labels.count() == 3  # TTFT, TPOT and throughput charts
+    for index in range(labels.count()):
+        label = labels.nth(index)
+        assert label.text_content() == "best: 8 users"
+        chart = label.locator("xpath=ancestor::*[local-name()='svg'][1]").bounding_box()
+        box = label.bounding_box()
+        assert chart is not None
+        assert box is not None
+        assert box["width"] > 0
+        assert chart["x"] <= box["x"]
+        assert box["x"] + box["width"] <= chart["x"] + chart["width"]
+        assert chart["y"] <= box["y"]
+        assert box["y"] + box["height"] <= chart["y"] + chart["height"]
     context.close()

@@ -20,6 +20,8 @@ import jinja2
 from markupsafe import Markup
 
 from chatgauge.reports import _svg
+from chatgauge.reports._load_sweep import sweep_view
+from chatgauge.reports._svg import BLUE, GREEN, GREY, ORANGE, PURPLE, RED
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("chatgauge.reports", "templates"),
@@ -28,13 +30,6 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-
-BLUE: Final = "#2563eb"
-ORANGE: Final = "#d97706"
-GREEN: Final = "#059669"
-PURPLE: Final = "#7c3aed"
-RED: Final = "#dc2626"
-GREY: Final = "#6b7280"
 
 METRIC_ROWS: Final[tuple[tuple[str, str, str], ...]] = (
     ("ttft_ms", "TTFT", "ms"),
@@ -67,6 +62,7 @@ def render_load_html(result: Mapping[str, Any]) -> str:
         headline=_headline(metrics, throughput, goodput, _section(result, "requests"), slos),
         table=_table(metrics),
         charts=_charts(result, slos),
+        sweep=sweep_view(result, slos),
         generator=_generator_view(generator),
         slo_rows=_slo_rows(goodput, slos),
         goodput=goodput,

@@ -25,6 +25,14 @@ _NINES_MAX: Final = 4.0
 
 Style = Literal["line", "step", "dots", "bars"]
 
+BLUE: Final = "#2563eb"
+ORANGE: Final = "#d97706"
+GREEN: Final = "#059669"
+PURPLE: Final = "#7c3aed"
+RED: Final = "#dc2626"
+GREY: Final = "#6b7280"
+INK: Final = "#1f2328"
+
 
 @dataclass(frozen=True)
 class Series:
@@ -54,6 +62,17 @@ class Rule:
     label: str
     color: str
     vertical: bool = False
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A dot at ``(x, y)`` with ``label`` beside it; ``highlight`` rings it and bolds the label."""
+
+    x: float
+    y: float
+    label: str
+    color: str
+    highlight: bool = False
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -226,6 +245,60 @@ def _rule(frame: _Frame, rule: Rule) -> str:
     )
 
 
+_Box = tuple[float, float, float, float]
+"""A label's extent on the canvas: left, top, right, bottom."""
+
+
+def _markers(frame: _Frame, markers: Sequence[Marker]) -> list[str]:
+    """Dots with their labels; a label that would overlap one already placed is left out.
+
+    Highlighted markers are placed first, so theirs are the labels that always show.
+    """
+    dots, texts, placed = [], [], list[_Box]()
+    for marker in sorted(markers, key=lambda m: not m.highlight):
+        if not (math.isfinite(marker.x) and math.isfinite(marker.y)):
+            continue
+        x, y = frame.x(marker.x), frame.y(marker.y)
+        dots.append(f'<circle cx="{_num(x)}" cy="{_num(y)}" r="3.6" fill="{_esc(marker.color)}"/>')
+        if marker.highlight:
+            dots.append(
+                f'<circle cx="{_num(x)}" cy="{_num(y)}" r="8" fill="none" stroke="{INK}" '
+                f'stroke-width="2"/>'
+            )
+        if not marker.label:
+            continue
+        text, box = _marker_label(x, y, marker)
+        if any(_overlap(box, other) for other in placed):
+            continue
+        placed.append(box)
+        texts.append(text)
+    # Labels last: they are drawn over every dot and line.
+    return dots + texts
+
+
+def _marker_label(x: float, y: float, marker: Marker) -> tuple[str, _Box]:
+    # Above the dot (lines leave a dot sideways), below it at the top of the plot, and
+    # pushed inward at the plot's left and right edges so the text stays inside.
+    width = 6.6 * len(marker.label)
+    anchor, left = "middle", x - width / 2
+    if left < _LEFT:
+        anchor, left = "start", x - 6
+    elif left + width > WIDTH - _RIGHT:
+        anchor, left = "end", x + 6 - width
+    text_x = {"start": left, "middle": x, "end": left + width}[anchor]
+    text_y = y - 12 if y - 12 > _TOP + 6 else y + 20
+    css = "marker best" if marker.highlight else "marker"
+    text = (
+        f'<text class="{css}" x="{_num(text_x)}" y="{_num(text_y)}" '
+        f'text-anchor="{anchor}">{_esc(marker.label)}</text>'
+    )
+    return text, (left, text_y - 10, left + width, text_y + 3)
+
+
+def _overlap(a: _Box, b: _Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def _band(frame: _Frame, band: Band) -> list[str]:
     left = max(frame.x(band.start), _LEFT)
     right = min(frame.x(band.end), WIDTH - _RIGHT)
@@ -256,17 +329,22 @@ def xy_chart(
     *,
     bands: Sequence[Band] = (),
     rules: Sequence[Rule] = (),
+    markers: Sequence[Marker] = (),
     x_range: tuple[float, float] | None = None,
     y_from_zero: bool = True,
     empty_message: str = "no data",
 ) -> Markup:
-    """Lines, steps, dots or bars on linear axes, with shaded bands and dashed rules."""
+    """Lines, steps, dots or bars on linear axes, with shaded bands, dashed rules and markers."""
     xs = [x for item in series for x, _ in item.points if math.isfinite(x)]
     ys = [y for item in series for _, y in item.points if math.isfinite(y)]
+    xs += [m.x for m in markers if math.isfinite(m.x) and math.isfinite(m.y)]
+    ys += [m.y for m in markers if math.isfinite(m.x) and math.isfinite(m.y)]
     if not xs:
         return _empty(title, empty_message)
     xs += [x + item.bar_width for item in series if item.style == "bars" for x, _ in item.points]
     ys += [rule.value for rule in rules if not rule.vertical]
+    if any(marker.label for marker in markers):
+        ys.append(max(ys) * 1.12)  # headroom: the top point's label goes above it
     x_low, x_high = x_range if x_range is not None else (min(xs), max(xs))
     y_low = min([0.0, *ys]) if y_from_zero else min(ys)
     x_ticks = nice_ticks(x_low, x_high, 6)
@@ -278,6 +356,7 @@ def xy_chart(
     parts += _axes(frame, x_ticks, [(v, format_number(v)) for v in y_ticks], x_label, y_label)
     parts += [_series_path(frame, item) for item in series]
     parts += [_rule(frame, rule) for rule in rules]
+    parts += _markers(frame, markers)
     parts += _legend([*series, *rules])
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every fragment above is escaped
