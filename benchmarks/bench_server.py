@@ -7,6 +7,9 @@ streams/s the server delivered. Every ``data:`` event counts (role, content, fin
 ``[DONE]``); the content events are reported separately.
 
     python benchmarks/bench_server.py --streams 64 --seconds 5
+
+The bench session (``nox -s bench``) runs :func:`test_server_events_per_second`: 64 streams
+for 3 s.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from pytest_benchmark.fixture import BenchmarkFixture
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 EVENT_MARK = b"data: "
@@ -109,6 +114,60 @@ async def drive(url: str, streams: int, seconds: float, max_tokens: int | None) 
     return totals
 
 
+def measure(
+    streams: int, seconds: float, max_tokens: int | None, server_args: list[str]
+) -> tuple[Totals, float]:
+    """Start the server, warm up briefly, drive it for ``seconds``; totals and elapsed s.
+
+    This process runs on CPU 1 meanwhile (when there are two), and on its former CPUs after.
+    """
+    pinned = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1
+    cpus = os.sched_getaffinity(0) if pinned else set()
+    if pinned:
+        os.sched_setaffinity(0, {1})
+    policy = asyncio.get_event_loop_policy()
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    process, url = start_server(server_args)
+    try:
+        asyncio.run(drive(url, streams, 0.5, max_tokens))  # warm-up
+        started = time.monotonic()
+        totals = asyncio.run(drive(url, streams, seconds, max_tokens))
+        elapsed = time.monotonic() - started
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        asyncio.set_event_loop_policy(policy)
+        if pinned:
+            os.sched_setaffinity(0, cpus)
+    return totals, elapsed
+
+
+def summary(totals: Totals, elapsed: float, streams: int) -> str:
+    """The figures as one line."""
+    # Per stream: one role event, one finish event and [DONE] besides the content events.
+    content = totals.events - 3 * totals.streams
+    return (
+        f"{totals.events / elapsed:,.0f} events/s ({content / elapsed:,.0f} content events/s), "
+        f"{totals.streams / elapsed:,.0f} streams/s, {streams} concurrent streams, "
+        f"{elapsed:.1f} s, {totals.errors} errors"
+    )
+
+
+def test_server_events_per_second(benchmark: BenchmarkFixture) -> None:
+    """The bench session's run: 64 streams for 3 s, figures printed and kept in extra_info."""
+    streams = 64
+    totals, elapsed = benchmark.pedantic(  # type: ignore[no-untyped-call]
+        measure, args=(streams, 3.0, None, []), rounds=1, iterations=1
+    )
+    benchmark.extra_info["events_per_s"] = round(totals.events / elapsed)
+    benchmark.extra_info["errors"] = totals.errors
+    print(f"\nchatgauge serve: {summary(totals, elapsed, streams)}")
+    assert totals.streams > 0, "no stream completed"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=64, help="concurrent streams")
@@ -116,28 +175,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, help="cap each stream's content events")
     parser.add_argument("--server-arg", action="append", default=[], help="extra serve flag")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    process, url = start_server(args.server_arg)
-    try:
-        asyncio.run(drive(url, args.streams, 0.5, args.max_tokens))  # warm-up
-        started = time.monotonic()
-        totals = asyncio.run(drive(url, args.streams, args.seconds, args.max_tokens))
-        elapsed = time.monotonic() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    # Per stream: one role event, one finish event and [DONE] besides the content events.
-    content = totals.events - 3 * totals.streams
-    print(
-        f"{totals.events / elapsed:,.0f} events/s ({content / elapsed:,.0f} content events/s), "
-        f"{totals.streams / elapsed:,.0f} streams/s, {args.streams} concurrent streams, "
-        f"{elapsed:.1f} s, {totals.errors} errors"
-    )
+    totals, elapsed = measure(args.streams, args.seconds, args.max_tokens, args.server_arg)
+    print(summary(totals, elapsed, args.streams))
 
 
 if __name__ == "__main__":

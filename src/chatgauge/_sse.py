@@ -188,6 +188,21 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         if not text:
             return events
+        if (
+            # The common read of a streaming server that writes one event at a time: exactly
+            # ``data: VALUE`` LF LF and nothing pending. The general path below would give the
+            # same event and the same facts (two LF endings), only slower.
+            text[-2:] == "\n\n"
+            and text.startswith("data: ")
+            and text.find("\n") == len(text) - 2
+            and "\r" not in text
+            and len(text) <= self._cheap_line_chars
+            and not (self._partial or self._cr_pending or self._since_blank)
+        ):
+            self._endings["LF"] += 2
+            events.append(SSEEvent(text[6:-2], self._event_type or "message", self._last_event_id))
+            self._event_type = ""
+            return events
         if self._cr_pending or "\n" in text or "\r" in text:
             self._split(text, final=False, out=events)
         else:

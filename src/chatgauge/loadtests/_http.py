@@ -364,6 +364,15 @@ class ChunkedDecoder:
 
     def feed(self, data: bytes) -> bytes:
         """Take framed bytes; return the payload bytes they completed."""
+        if not (self._buffer or self._remaining or self._crlf_due or self._in_trailer or self.done):
+            # The common read of a stream flushed event by event: exactly one whole chunk,
+            # size line to closing CRLF. Anything else takes the general loop below.
+            line_end = data.find(_CRLF)
+            if line_end > 0 and data[-2:] == _CRLF:
+                start = line_end + 2
+                size = _chunk_size(data[:line_end])
+                if size and start + size + 2 == len(data):
+                    return data[start:-2]
         # The hot path of every streamed read: state lives in locals until the end.
         buffer = self._buffer + data if self._buffer else data
         self._buffer = b""
