@@ -69,3 +69,21 @@ def run_single(check_id: str, faults: frozenset[str], proof: Proof) -> CheckResu
         settings = Settings(model="pro", **proof.settings)
         ctx = CheckContext(send_case=client.send, settings=settings)
         return run_check(ctx, check)
+
+
+def assert_fails_on_its_fault(check_id: str, proof: Proof) -> CheckResult:
+    """The check ends with ``proof.expect_faulty`` on its fault, with a message and evidence."""
+    result = run_single(check_id, frozenset({proof.fault}), proof)
+    assert result.status is proof.expect_faulty, result.message
+    assert result.message
+    assert result.evidence, "a deviation must carry evidence"
+    assert all(e.request is not None for e in result.evidence), "evidence shows the request"
+    return result
+
+
+def assert_passes_faithfully(check_id: str, proof: Proof) -> CheckResult:
+    """The check ends with ``proof.expect_faithful`` on the faithful endpoint."""
+    result = run_single(check_id, frozenset(), proof)
+    assert result.status is proof.expect_faithful, result.message
+    assert result.message
+    return result

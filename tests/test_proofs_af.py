@@ -21,7 +21,14 @@ from chatgauge.conformance._results import CheckResult, Status
 from chatgauge.conformance._runner import run_check
 from chatgauge.conformance.checks import a_acceptance, f_errors
 from chatgauge.server import FRAMINGS
-from tests.conformance_harness import API_KEY, Proof, endpoint, run_single
+from tests.conformance_harness import (
+    API_KEY,
+    Proof,
+    assert_fails_on_its_fault,
+    assert_passes_faithfully,
+    endpoint,
+    run_single,
+)
 
 SMALL: dict[str, Any] = {"examples": 5, "derandomize": True}
 KEYED: dict[str, Any] = {"api_key": Secret(API_KEY)}
@@ -71,20 +78,12 @@ def test_every_a_and_f_check_has_a_proof() -> None:
 
 @pytest.mark.parametrize("check_id", sorted(PROOFS))
 def test_check_fails_on_its_fault(check_id: str) -> None:
-    proof = PROOFS[check_id]
-    result = run_single(check_id, frozenset({proof.fault}), proof)
-    assert result.status is proof.expect_faulty, result.message
-    assert result.message
-    assert result.evidence, "a deviation must carry evidence"
-    assert all(e.request is not None for e in result.evidence)
+    assert_fails_on_its_fault(check_id, PROOFS[check_id])
 
 
 @pytest.mark.parametrize("check_id", sorted(PROOFS))
 def test_check_passes_on_faithful_endpoint(check_id: str) -> None:
-    proof = PROOFS[check_id]
-    result = run_single(check_id, frozenset(), proof)
-    assert result.status is proof.expect_faithful, result.message
-    assert result.message
+    assert_passes_faithfully(check_id, PROOFS[check_id])
 
 
 @pytest.mark.parametrize(("check_id", "fault"), MORE_FAULTS)

@@ -15,7 +15,13 @@ from chatgauge.conformance._runner import run_check
 from chatgauge.conformance.checks.b_response import _arguments_problem
 from chatgauge.conformance.checks.g_features import _concatenates
 from chatgauge.server import FRAMINGS
-from tests.conformance_harness import Proof, endpoint, run_single
+from tests.conformance_harness import (
+    Proof,
+    assert_fails_on_its_fault,
+    assert_passes_faithfully,
+    endpoint,
+    run_single,
+)
 
 WARN = Status.WARNING
 
@@ -70,18 +76,12 @@ NOT_BLAMED: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize("check_id", sorted(PROOFS))
 def test_check_fails_on_its_fault(check_id: str) -> None:
-    proof = PROOFS[check_id]
-    result = run_single(check_id, frozenset({proof.fault}), proof)
-    assert result.status is proof.expect_faulty, result.message
-    assert result.message
-    assert result.evidence, "a deviation must carry evidence"
+    assert_fails_on_its_fault(check_id, PROOFS[check_id])
 
 
 @pytest.mark.parametrize("check_id", sorted(PROOFS))
 def test_check_passes_on_faithful_endpoint(check_id: str) -> None:
-    proof = PROOFS[check_id]
-    result = run_single(check_id, frozenset(), proof)
-    assert result.status is proof.expect_faithful, result.message
+    assert_passes_faithfully(check_id, PROOFS[check_id])
 
 
 @pytest.mark.parametrize(("check_id", "fault", "expected"), MORE_FAULTS)

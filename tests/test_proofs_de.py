@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from chatgauge.conformance._results import Status
-from tests.conformance_harness import Proof, run_single
+from tests.conformance_harness import (
+    Proof,
+    assert_fails_on_its_fault,
+    assert_passes_faithfully,
+    run_single,
+)
 
 WARN = Status.WARNING
 
@@ -50,18 +55,12 @@ MORE_FAULTS: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize("check_id", sorted(PROOFS))
 def test_check_fails_on_its_fault(check_id: str) -> None:
-    proof = PROOFS[check_id]
-    result = run_single(check_id, frozenset({proof.fault}), proof)
-    assert result.status is proof.expect_faulty, result.message
-    assert result.message
-    assert result.evidence, "a deviation must carry evidence"
+    assert_fails_on_its_fault(check_id, PROOFS[check_id])
 
 
 @pytest.mark.parametrize("check_id", sorted(PROOFS))
 def test_check_passes_on_faithful_endpoint(check_id: str) -> None:
-    proof = PROOFS[check_id]
-    result = run_single(check_id, frozenset(), proof)
-    assert result.status is proof.expect_faithful, result.message
+    assert_passes_faithfully(check_id, PROOFS[check_id])
 
 
 @pytest.mark.parametrize(("check_id", "fault"), MORE_FAULTS)
