@@ -9,13 +9,12 @@ key back in an error message, and that text would otherwise land in the evidence
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from chatgauge._secret import Secret, redact
+from chatgauge.results import write_atomic
 
 JSON_NAME = "conformance.json"
 HTML_NAME = "conformance.html"
@@ -33,20 +32,6 @@ def scrub(value: Any, secret: Secret | None) -> Any:
     if isinstance(value, (list, tuple)):
         return [scrub(v, secret) for v in value]
     return value
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Replace ``path`` with ``content`` in one step (readers never see half a file)."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates 0600; a report is meant to be read by others, like a normal file.
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(directory: Path, document: Mapping[str, Any]) -> Path:

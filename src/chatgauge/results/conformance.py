@@ -1,0 +1,215 @@
+"""The typed conformance run: what ``conformance.json`` holds, and the values inside it.
+
+Verdicts follow the conformance rules (docs/conformance-rules.md): ``passed``; ``failed``
+(a real deviation); ``warning`` (an interop hazard of tier I, or a soft rule);
+``skipped`` (the check could not judge, with its reason); ``unsupported`` (the endpoint
+refused an optional feature cleanly with one of OpenAI's own error codes).
+
+The run as a whole has a :class:`RunStatus`: ``passed`` only when no check failed;
+``failed`` when one did; ``interrupted`` when the run was stopped before it judged every
+check it meant to (Ctrl-C). (Coverage and the ``incomplete`` status belong to the run-status
+rules, see the README's status table.)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, Final, Literal
+
+from chatgauge.results._codec import JsonRecord, JsonValue
+from chatgauge.results._files import register_kind
+
+KIND: Final = "conformance"
+SCHEMA_VERSION: Final = 1
+JSON_NAME: Final = "conformance.json"
+HTML_NAME: Final = "conformance.html"
+JUNIT_NAME: Final = "conformance.junit.xml"
+
+
+class Status(str, Enum):
+    """The verdict of one check."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNING = "warning"
+    SKIPPED = "skipped"
+    UNSUPPORTED = "unsupported"
+
+
+class Tier(str, Enum):
+    """Where a rule comes from: S spec-literal, C de-facto, I interop hazard (warn only)."""
+
+    SPEC = "S"
+    DEFACTO = "C"
+    INTEROP = "I"
+
+
+class Severity(str, Enum):
+    """How much a failure of the check matters to a client."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    INFO = "info"
+
+
+class RunStatus(str, Enum):
+    """The verdict of a whole run (see the module docstring)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    INCOMPLETE = "incomplete"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Evidence(JsonRecord):
+    """What was sent and an excerpt of what came back, for a report reader to judge.
+
+    ``request`` is the JSON request body (or the raw body as text); ``response_excerpt``
+    an excerpt of the body as text; ``raw_sse`` an excerpt of the raw stream bytes with
+    CR and LF made visible; ``detail`` free-form facts (e.g. the offending chunk).
+    """
+
+    label: str = ""
+    request: JsonValue = None
+    status: int | None = None
+    response_excerpt: str = ""
+    raw_sse: str = ""
+    detail: dict[str, JsonValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult(JsonRecord):
+    """The outcome of one check against one endpoint."""
+
+    id: str
+    title: str
+    group: str
+    tier: Tier
+    severity: Severity
+    status: Status
+    message: str
+    rule: str
+    spec_ref: str
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def internal_error(self) -> bool:
+        """Whether the check itself broke (a chatgauge bug, reported as a skip)."""
+        return self.message.startswith(INTERNAL_ERROR_PREFIX)
+
+
+INTERNAL_ERROR_PREFIX: Final = "chatgauge internal error"
+
+
+@dataclass(frozen=True)
+class RunSettings(JsonRecord):
+    """How the endpoint was judged: the same shape whoever ran the checks.
+
+    ``runner`` is ``"cli"`` (``chatgauge check``, the demo, the Python API) or
+    ``"pytest"`` (the plugin); the caps are per process (per xdist worker under pytest).
+    """
+
+    runner: Literal["cli", "pytest", "api"] = "api"
+    strict: bool = False
+    auth_required: bool = False
+    examples: int = 12
+    derandomize: bool = False
+    max_tokens: int = 16
+    max_requests: int = 400
+    max_total_tokens: int = 40_000
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolInfo(JsonRecord):
+    """Which program wrote the document."""
+
+    name: str = "chatgauge"
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class ConformanceRun(JsonRecord):
+    """A conformance run against one endpoint: the document ``conformance.json`` holds.
+
+    ``summary`` counts checks per verdict (every verdict present, zeros included);
+    ``status`` is the run's verdict; ``requests_sent`` and ``tokens_used`` are what the
+    run cost; ``internal_errors`` lists checks that broke inside chatgauge.
+    """
+
+    endpoint: str
+    model: str
+    started_at: str
+    tool: ToolInfo
+    settings: RunSettings
+    status: RunStatus
+    checks: tuple[CheckResult, ...] = ()
+    summary: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+    requests_sent: int = 0
+    tokens_used: int = 0
+    internal_errors: tuple[str, ...] = ()
+    kind: Literal["conformance"] = KIND
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def failed(self) -> bool:
+        """Whether any check failed."""
+        return any(r.status is Status.FAILED for r in self.checks)
+
+    def counts(self) -> dict[Status, int]:
+        """Checks per verdict, computed from the checks (every verdict, zeros included)."""
+        return _counts(self.checks)
+
+    def with_results(
+        self,
+        checks: tuple[CheckResult, ...],
+        *,
+        status: RunStatus | None = None,
+        **changes: Any,
+    ) -> ConformanceRun:
+        """A copy holding ``checks`` (with the summary, internal errors and, unless given,
+        the status that follow from them) and any other field ``changes``."""
+        summary = {s.value: n for s, n in _counts(checks).items()}
+        if status is None:
+            failed = any(r.status is Status.FAILED for r in checks)
+            status = RunStatus.FAILED if failed else RunStatus.PASSED
+        return replace(
+            self,
+            checks=checks,
+            summary=summary,
+            status=status,
+            internal_errors=tuple(f"{r.id}: {r.message}" for r in checks if r.internal_error),
+            **changes,
+        )
+
+
+def _counts(checks: tuple[CheckResult, ...]) -> dict[Status, int]:
+    found = Counter(r.status for r in checks)
+    return {s: found.get(s, 0) for s in Status}
+
+
+register_kind(KIND, SCHEMA_VERSION, ConformanceRun)
+
+__all__ = [
+    "HTML_NAME",
+    "INTERNAL_ERROR_PREFIX",
+    "JSON_NAME",
+    "JUNIT_NAME",
+    "KIND",
+    "SCHEMA_VERSION",
+    "CheckResult",
+    "ConformanceRun",
+    "Evidence",
+    "RunSettings",
+    "RunStatus",
+    "Severity",
+    "Status",
+    "Tier",
+    "ToolInfo",
+]
