@@ -1,0 +1,348 @@
+"""Comparing saved load runs figure by figure; the first run is the baseline.
+
+Compared figures: mean and p50/p90/p95/p99/p99.9 of TTFT, TPOT, ITL and E2E (lower is
+better), output tokens/s, requests/s and goodput requests/s (higher is better), and the error
+rate ``requests.failed / requests.total`` (lower is better). A figure is a *regression* when
+it is worse than the baseline's by more than ``threshold`` (relative, default 5%) **and** by
+more than the figure's absolute floor (:data:`FLOORS`: 1 ms for latencies, 1 token/s, 0.05
+requests/s, 0.5 percentage points of error rate), so jitter of a fraction of a millisecond on
+a tiny value is never flagged. A baseline of zero has no relative change: there the floor
+alone decides. An *improvement* is the same rule in the other direction. A figure missing
+from either run is not judged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from chatgauge.reports._charts import LineChart, line_chart, run_color
+from chatgauge.reports._jinja import render
+
+DEFAULT_THRESHOLD: Final = 0.05
+
+LATENCY_METRICS: Final = (
+    ("ttft_ms", "TTFT"),
+    ("tpot_ms", "TPOT"),
+    ("itl_ms", "ITL"),
+    ("e2e_ms", "E2E"),
+)
+STAT_LABELS: Final = {
+    "mean": "mean",
+    "p50": "p50",
+    "p90": "p90",
+    "p95": "p95",
+    "p99": "p99",
+    "p999": "p99.9",
+}
+PERCENTILES: Final = ("p50", "p90", "p95", "p99", "p999")
+
+LOAD_SETTINGS: Final = (
+    "mode",
+    "users",
+    "rate",
+    "arrival",
+    "processes",
+    "run_time_s",
+    "warmup_s",
+    "max_tokens",
+    "input_words",
+    "slos",
+)
+"""Settings of a load run shown to tell runs apart (all of ``config`` when none is known)."""
+
+FLOORS: Final = {"ms": 1.0, "tokens/s": 1.0, "req/s": 0.05, "rate": 0.005}
+"""Smallest absolute change that can be a regression, per unit (``rate``: a fraction)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run's value of one figure, judged against the baseline's.
+
+    ``verdict``: ``baseline`` (the first run), ``regression``, ``improvement``, ``same``
+    (within the threshold or floor) or ``n/a`` (a value is missing).
+    """
+
+    value: float | None
+    text: str
+    delta_text: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One compared figure across all runs."""
+
+    key: str
+    label: str
+    unit: str
+    lower_is_better: bool
+    cells: tuple[Cell, ...]
+
+    @property
+    def regressed(self) -> bool:
+        """Whether any run regressed on this figure."""
+        return any(c.verdict == "regression" for c in self.cells)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The identity of one compared run, shown in the page header."""
+
+    label: str
+    endpoint: str
+    model: str
+    started_at: str
+    color: str
+    facts: tuple[tuple[str, str], ...]
+    trust: str
+    trust_reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoadComparison:
+    """Load runs side by side; ``runs[0]`` is the baseline."""
+
+    runs: tuple[RunInfo, ...]
+    rows: tuple[MetricRow, ...]
+    threshold: float
+
+    def regressions(self) -> list[tuple[RunInfo, MetricRow, Cell]]:
+        """Every (run, figure, cell) judged a regression, in row order."""
+        return [
+            (run, row, cell)
+            for row in self.rows
+            for run, cell in zip(self.runs, row.cells, strict=True)
+            if cell.verdict == "regression"
+        ]
+
+    def improvements(self) -> list[tuple[RunInfo, MetricRow, Cell]]:
+        """Every (run, figure, cell) judged an improvement, in row order."""
+        return [
+            (run, row, cell)
+            for row in self.rows
+            for run, cell in zip(self.runs, row.cells, strict=True)
+            if cell.verdict == "improvement"
+        ]
+
+
+def compare_load(
+    runs: Sequence[tuple[str, Mapping[str, Any]]], *, threshold: float = DEFAULT_THRESHOLD
+) -> LoadComparison:
+    """Compare load results (``(label, load.json document)``; the first is the baseline)."""
+    if len(runs) < 2:
+        raise ValueError("a comparison needs at least two runs")
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold}")
+    documents = [document for _, document in runs]
+    rows: list[MetricRow] = []
+    for metric, name in LATENCY_METRICS:
+        for stat, stat_label in STAT_LABELS.items():
+            values = [_number(_section(d, "metrics", metric).get(stat)) for d in documents]
+            rows.append(
+                _row(f"{metric}.{stat}", f"{name} {stat_label}", "ms", True, values, threshold)
+            )
+    rows.append(
+        _row(
+            "throughput.output_tokens_per_s",
+            "output tokens/s",
+            "tokens/s",
+            False,
+            [_number(_section(d, "throughput").get("output_tokens_per_s")) for d in documents],
+            threshold,
+        )
+    )
+    rows.append(
+        _row(
+            "throughput.requests_per_s",
+            "requests/s",
+            "req/s",
+            False,
+            [_number(_section(d, "throughput").get("requests_per_s")) for d in documents],
+            threshold,
+        )
+    )
+    goodput = [_number(_section(d, "goodput").get("requests_per_s")) for d in documents]
+    if any(v is not None for v in goodput):
+        rows.append(
+            _row("goodput.requests_per_s", "goodput requests/s", "req/s", False, goodput, threshold)
+        )
+    rows.append(
+        _row(
+            "error_rate", "error rate", "rate", True, [_error_rate(d) for d in documents], threshold
+        )
+    )
+    infos = tuple(_run_info(i, label, document) for i, (label, document) in enumerate(runs))
+    return LoadComparison(runs=infos, rows=tuple(rows), threshold=threshold)
+
+
+def judge(
+    baseline: float | None,
+    value: float | None,
+    *,
+    lower_is_better: bool,
+    threshold: float,
+    floor: float,
+) -> str:
+    """``regression``, ``improvement``, ``same`` or ``n/a`` (see the module docstring)."""
+    if baseline is None or value is None:
+        return "n/a"
+    worse_by = value - baseline if lower_is_better else baseline - value
+    relative = abs(worse_by) / abs(baseline) if baseline else None
+    beyond = abs(worse_by) > floor and (relative is None or relative > threshold)
+    if not beyond:
+        return "same"
+    return "regression" if worse_by > 0 else "improvement"
+
+
+def _row(
+    key: str,
+    label: str,
+    unit: str,
+    lower_is_better: bool,
+    values: Sequence[float | None],
+    threshold: float,
+) -> MetricRow:
+    baseline = values[0]
+    cells = [Cell(baseline, _format(baseline, unit), "", "baseline")]
+    for value in values[1:]:
+        verdict = judge(
+            baseline,
+            value,
+            lower_is_better=lower_is_better,
+            threshold=threshold,
+            floor=FLOORS[unit],
+        )
+        cells.append(Cell(value, _format(value, unit), _delta(baseline, value, unit), verdict))
+    return MetricRow(key, label, unit, lower_is_better, tuple(cells))
+
+
+def _section(document: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    value: Any = document
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _error_rate(document: Mapping[str, Any]) -> float | None:
+    requests = _section(document, "requests")
+    total, failed = _number(requests.get("total")), _number(requests.get("failed"))
+    if total is None or failed is None or total <= 0:
+        return None
+    return failed / total
+
+
+def _format(value: float | None, unit: str) -> str:
+    if value is None:
+        return "\u2013"
+    if unit == "rate":
+        return f"{value * 100:.2f}%"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _delta(baseline: float | None, value: float | None, unit: str) -> str:
+    if baseline is None or value is None:
+        return ""
+    change = value - baseline
+    if unit == "rate":
+        return f"{change * 100:+.2f} pp"
+    sign = "+" if change >= 0 else "-"
+    text = f"{sign}{_format(abs(change), unit)}"
+    if baseline:
+        text += f" ({change / abs(baseline) * 100:+.1f}%)"
+    return text
+
+
+def _run_info(index: int, label: str, document: Mapping[str, Any]) -> RunInfo:
+    requests = _section(document, "requests")
+    window = _section(document, "window")
+    generator = _section(document, "generator")
+    config = _section(document, "config")
+    keys = [key for key in LOAD_SETTINGS if key in config] or sorted(config)
+    facts = [(key, _compact(config[key])) for key in keys if config[key] is not None]
+    if requests:
+        facts.append(
+            (
+                "requests",
+                f"{requests.get('completed', '?')} ok, {requests.get('failed', '?')} failed",
+            )
+        )
+    length = _number(window.get("length_s"))
+    if length is not None:
+        facts.append(("window", f"{length:.1f} s"))
+    if document.get("slo_met") is not None:
+        facts.append(("SLOs", "met" if document.get("slo_met") else "missed"))
+    return RunInfo(
+        label=label,
+        endpoint=str(document.get("endpoint", "")),
+        model=str(document.get("model", "")),
+        started_at=str(document.get("started_at", "")),
+        color=run_color(index),
+        facts=tuple(facts),
+        trust=str(generator.get("verdict", "")),
+        trust_reasons=tuple(str(r) for r in generator.get("reasons") or ()),
+    )
+
+
+def _compact(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:79] + "\u2026"
+
+
+def load_charts(comparison: LoadComparison) -> list[LineChart]:
+    """One percentile chart per latency metric, one line per run."""
+    charts = []
+    labels = [run.label for run in comparison.runs]
+    by_key = {row.key: row for row in comparison.rows}
+    for metric, name in LATENCY_METRICS:
+        series = [
+            (label, [by_key[f"{metric}.{p}"].cells[i].value for p in PERCENTILES])
+            for i, label in enumerate(labels)
+        ]
+        charts.append(line_chart(name, "ms", [STAT_LABELS[p] for p in PERCENTILES], series))
+    return charts
+
+
+def load_summary(comparison: LoadComparison) -> list[str]:
+    lines = []
+    for run in comparison.runs[1:]:
+        regressed = [(row, c) for r, row, c in comparison.regressions() if r is run]
+        improved = [(row, c) for r, row, c in comparison.improvements() if r is run]
+        lines.append(
+            f"{run.label}: {len(regressed)} regressions, {len(improved)} improvements "
+            f"(threshold {comparison.threshold:.0%} and absolute floors)"
+        )
+        for label, items in (("REGRESSION", regressed), ("improved", improved)):
+            lines.extend(
+                f"  {label:<10} {row.label}: {row.cells[0].text} -> {c.text}"
+                f"{'' if row.unit == 'rate' else ' ' + row.unit}, {c.delta_text}"
+                for row, c in items
+            )
+        if run.trust == "untrustworthy":
+            lines.append("  warning: the load generator judged this run untrustworthy")
+    return lines
+
+
+def render_load_comparison(comparison: LoadComparison) -> str:
+    """The load comparison page (one self-contained HTML file)."""
+    return render(
+        "compare_load.html.j2",
+        comparison=comparison,
+        charts=load_charts(comparison),
+        regressions=comparison.regressions(),
+        improvements=comparison.improvements(),
+        floors=FLOORS,
+    )
