@@ -420,20 +420,9 @@ class SSEDecoder:
             if name == "data":
                 data.append(value)
                 if len(data) > self._data_compact_at:
-                    self._compact_data()
+                    self._data_compact_at = _compact(data, self._data_compact_at)
             else:
                 self._field(name, value)
-
-    def _compact_data(self) -> None:
-        """Join the data lines added since the last compaction, but the last, into one.
-
-        Each line is joined once (linear), and at least two entries remain, so the event
-        still counts as multi-line.
-        """
-        data = self._data
-        start = self._data_compact_at - _DATA_COMPACT_LINES
-        data[start:-1] = ["\n".join(data[start:-1])]
-        self._data_compact_at = len(data) - 1 + _DATA_COMPACT_LINES
 
     def _comment(self, text: str) -> None:
         self._comment_count += 1
@@ -444,13 +433,7 @@ class SSEDecoder:
 
     def _field(self, name: str, value: str) -> None:
         """Apply a field other than ``data``."""
-        counts = self._other_fields
-        if name not in counts and (
-            len(counts) >= _FIELD_NAMES_KEPT or len(name) > _FIELD_NAME_CHARS
-        ):
-            counts[OTHER_FIELD_NAMES] = counts.get(OTHER_FIELD_NAMES, 0) + 1
-        else:
-            counts[name] = counts.get(name, 0) + 1
+        _count_name(self._other_fields, name)
         if name == "event":
             self._event_type = value
         elif name == "id":
@@ -461,6 +444,24 @@ class SSEDecoder:
             self._retry_ms = _retry_value(value)
             if len(self._retry_values) < _RETRY_VALUES_KEPT:
                 self._retry_values.append(self._retry_ms)
+
+
+def _compact(data: list[str], compact_at: int) -> int:
+    """Join the data lines added since the last compaction, but the last, into one.
+
+    Returns the length at which to compact next. Each line is joined once (linear), and at
+    least two entries remain, so the event still counts as multi-line.
+    """
+    start = compact_at - _DATA_COMPACT_LINES
+    data[start:-1] = ["\n".join(data[start:-1])]
+    return len(data) - 1 + _DATA_COMPACT_LINES
+
+
+def _count_name(counts: dict[str, int], name: str) -> None:
+    """Count a field name; past 64 names, or beyond 128 characters, as OTHER_FIELD_NAMES."""
+    if name not in counts and (len(counts) >= _FIELD_NAMES_KEPT or len(name) > _FIELD_NAME_CHARS):
+        name = OTHER_FIELD_NAMES
+    counts[name] = counts.get(name, 0) + 1
 
 
 def _clip_line(line: str) -> str:
