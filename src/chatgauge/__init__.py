@@ -1,6 +1,7 @@
 """chatgauge: conformance and load testing for OpenAI-compatible chat-completions endpoints."""
 
 from chatgauge._client import ChatClient, ClientConfig, EndpointError
+from chatgauge._limits import LimitExceeded, Limits
 from chatgauge._models import ChatCase, ChatExchange, TimedEvent
 from chatgauge._secret import Secret
 from chatgauge._sse import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
@@ -13,6 +14,8 @@ __all__ = [
     "ClientConfig",
     "EndpointError",
     "FramingFacts",
+    "LimitExceeded",
+    "Limits",
     "SSEDecodeError",
     "SSEDecoder",
     "SSEEvent",

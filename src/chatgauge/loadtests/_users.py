@@ -17,7 +17,7 @@ counted (tokens per event from ``logprobs.content`` when present, else one per c
 The first chunk's ``id`` is kept as ``extra["response_id"]`` so a sample can be matched with
 the server's own logs (the benchmark compares with the reference server's timing log).
 
-Errors, by kind: ``http`` (status >= 400), ``timeout`` (connect or read timeout),
+Errors, by kind: ``http`` (status >= 300), ``timeout`` (connect or read timeout),
 ``connection`` (refused, reset, closed early), ``malformed`` (an invalid HTTP response, an
 event whose data is not a JSON object, an in-band ``{"error": ...}`` event, or a stream that
 ends without ``data: [DONE]``: the OpenAI protocol ends every stream with it, and a client
@@ -173,7 +173,7 @@ class ChatUser(FastHttpUser):
             timing.t_send, response = self.connection.request(head, body)
             timing.t_headers = response.t_headers_ns
             timing.status = response.status
-            if response.status >= 400:
+            if response.status >= 300:  # redirects are not followed: not an answer either
                 text = response.read_all(ERROR_BODY_LIMIT)
                 return timing.failed("http", _http_error(response.status, text))
             if self.stream:
