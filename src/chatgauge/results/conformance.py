@@ -1,14 +1,14 @@
 """The typed conformance run: what ``conformance.json`` holds, and the values inside it.
 
-Verdicts follow the conformance rules (docs/conformance-rules.md): ``passed``; ``failed``
-(a real deviation); ``warning`` (an interop hazard of tier I, or a soft rule);
+Verdicts follow the conformance rules (``docs/conformance-rules.md``): ``passed``;
+``failed`` (a real deviation); ``warning`` (an interop hazard of tier I, or a soft rule);
 ``skipped`` (the check could not judge, with its reason); ``unsupported`` (the endpoint
 refused an optional feature cleanly with one of OpenAI's own error codes).
 
-The run as a whole has a :class:`RunStatus`: ``passed`` only when no check failed;
-``failed`` when one did; ``interrupted`` when the run was stopped before it judged every
-check it meant to (Ctrl-C). (Coverage and the ``incomplete`` status belong to the run-status
-rules, see the README's status table.)
+The run as a whole has a :class:`RunStatus`: ``passed`` only when the run judged every
+check it meant to and none failed; ``failed`` when one failed; ``interrupted`` when the run
+stopped before it judged every planned check (Ctrl-C, or a document saved while the run is
+still going). An interrupted run is never reported as passed, whatever its checks say.
 """
 
 from __future__ import annotations
@@ -60,8 +60,24 @@ class RunStatus(str, Enum):
 
     PASSED = "passed"
     FAILED = "failed"
-    INCOMPLETE = "incomplete"
     INTERRUPTED = "interrupted"
+
+
+GROUPS: Final[dict[str, str]] = {
+    "A": "Request acceptance and validation",
+    "B": "Non-streamed response",
+    "C": "Usage arithmetic",
+    "D": "SSE framing",
+    "E": "Chunk semantics",
+    "F": "Errors",
+    "G": "Feature semantics",
+}
+"""The check groups: a check's id starts with its group letter (``docs/conformance-rules.md``)."""
+
+
+def group_title(group: str) -> str:
+    """The human name of a check group (the letter itself for a group this version lacks)."""
+    return GROUPS.get(group, group)
 
 
 @dataclass(frozen=True)
@@ -105,24 +121,32 @@ class CheckResult(JsonRecord):
 INTERNAL_ERROR_PREFIX: Final = "chatgauge internal error"
 
 
+def _about(text: str) -> dict[str, str]:
+    return {"description": text}
+
+
 @dataclass(frozen=True)
 class RunSettings(JsonRecord):
     """How the endpoint was judged: the same shape whoever ran the checks.
 
-    ``runner`` is ``"cli"`` (``chatgauge check``, the demo, the Python API) or
-    ``"pytest"`` (the plugin); the caps are per process (per xdist worker under pytest).
+    ``runner`` is ``"cli"`` (``chatgauge check`` and ``chatgauge demo``), ``"api"``
+    (:func:`chatgauge.run_conformance` called from Python) or ``"pytest"`` (the plugin,
+    where the caps hold per test process, i.e. per xdist worker).
     """
 
     runner: Literal["cli", "pytest", "api"] = "api"
-    strict: bool = False
-    auth_required: bool = False
-    examples: int = 12
+    strict: bool = field(default=False, metadata=_about("spec-literal schema tier"))
+    auth_required: bool = field(
+        default=False, metadata=_about("a key was given, so requests without one must fail")
+    )
+    examples: int = field(default=12, metadata=_about("Hypothesis examples per property"))
     derandomize: bool = False
-    max_tokens: int = 16
-    max_requests: int = 400
-    max_total_tokens: int = 40_000
+    max_tokens: int = field(default=16, metadata=_about("max_tokens of each request"))
+    max_requests: int = field(default=400, metadata=_about("cap on requests sent"))
+    max_total_tokens: int = field(default=40_000, metadata=_about("cap on tokens used"))
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    verify_tls: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,8 +162,10 @@ class ConformanceRun(JsonRecord):
     """A conformance run against one endpoint: the document ``conformance.json`` holds.
 
     ``summary`` counts checks per verdict (every verdict present, zeros included);
-    ``status`` is the run's verdict; ``requests_sent`` and ``tokens_used`` are what the
-    run cost; ``internal_errors`` lists checks that broke inside chatgauge.
+    ``status`` is the run's verdict; ``planned`` lists the ids of the checks the run meant
+    to judge (those of an interrupted run missing from ``checks`` were not run);
+    ``requests_sent`` and ``tokens_used`` are what the run cost; ``internal_errors`` lists
+    checks that broke inside chatgauge.
     """
 
     endpoint: str
@@ -149,6 +175,7 @@ class ConformanceRun(JsonRecord):
     settings: RunSettings
     status: RunStatus
     checks: tuple[CheckResult, ...] = ()
+    planned: tuple[str, ...] = ()
     summary: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
     requests_sent: int = 0
@@ -162,9 +189,24 @@ class ConformanceRun(JsonRecord):
         """Whether any check failed."""
         return any(r.status is Status.FAILED for r in self.checks)
 
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run stopped before it judged every planned check."""
+        return self.status is RunStatus.INTERRUPTED
+
+    @property
+    def not_run(self) -> tuple[str, ...]:
+        """The planned checks that have no result (on an interrupted run)."""
+        done = {r.id for r in self.checks}
+        return tuple(check_id for check_id in self.planned if check_id not in done)
+
     def counts(self) -> dict[Status, int]:
         """Checks per verdict, computed from the checks (every verdict, zeros included)."""
         return _counts(self.checks)
+
+    def counts_by_name(self) -> dict[str, int]:
+        """:meth:`counts` keyed by the verdicts' names (``"failed"``, ...)."""
+        return {s.value: n for s, n in _counts(self.checks).items()}
 
     def with_results(
         self,
@@ -174,11 +216,21 @@ class ConformanceRun(JsonRecord):
         **changes: Any,
     ) -> ConformanceRun:
         """A copy holding ``checks`` (with the summary, internal errors and, unless given,
-        the status that follow from them) and any other field ``changes``."""
+        the status that follow from them) and any other field ``changes``.
+
+        The status that follows is ``interrupted`` when a planned check has no result (an
+        unfinished run has no final verdict, whatever its checks say so far), else
+        ``failed`` when a check failed, else ``passed``.
+        """
         summary = {s.value: n for s, n in _counts(checks).items()}
         if status is None:
-            failed = any(r.status is Status.FAILED for r in checks)
-            status = RunStatus.FAILED if failed else RunStatus.PASSED
+            planned = changes.get("planned", self.planned)
+            if set(planned) - {r.id for r in checks}:
+                status = RunStatus.INTERRUPTED
+            elif any(r.status is Status.FAILED for r in checks):
+                status = RunStatus.FAILED
+            else:
+                status = RunStatus.PASSED
         return replace(
             self,
             checks=checks,
@@ -197,6 +249,7 @@ def _counts(checks: tuple[CheckResult, ...]) -> dict[Status, int]:
 register_kind(KIND, SCHEMA_VERSION, ConformanceRun)
 
 __all__ = [
+    "GROUPS",
     "HTML_NAME",
     "INTERNAL_ERROR_PREFIX",
     "JSON_NAME",
@@ -212,4 +265,5 @@ __all__ = [
     "Status",
     "Tier",
     "ToolInfo",
+    "group_title",
 ]
