@@ -17,8 +17,10 @@ from chatgauge.conformance._results import (
     Status,
     Tier,
 )
+from chatgauge.reports._compare import compare_conformance, render_compare_html, summary_text
 from chatgauge.reports._conformance_html import render_conformance_html
 from chatgauge.reports._junit import NOT_RUN, junit_xml
+from chatgauge.reports._matrix import build_matrix, render_matrix_html
 from chatgauge.results.conformance import ConformanceRun, RunSettings, RunStatus, ToolInfo
 
 SCRIPT = "<script>alert('pwned')</script>"
@@ -210,3 +212,18 @@ def test_write_reports_writes_three_files_and_no_temporaries(tmp_path: Path) -> 
     }
     saved = json.loads((tmp_path / "out" / "conformance.json").read_text())
     assert ConformanceRun.from_json(saved) == document
+
+
+def test_matrix_and_comparison_never_show_an_interrupted_run_as_passed() -> None:
+    finished = _document(_result("B2-object", Status.PASSED))
+    stopped = _document(_result("B2-object", Status.PASSED), planned=("B2-object", "C1-x"))
+
+    matrix = render_matrix_html(build_matrix([("done", finished), ("stopped", stopped)]))
+    assert 'class="banner unfinished"' in matrix
+    assert "but 1 of 2 runs were interrupted" in matrix
+    assert '<span class="status interrupted">interrupted</span>' in matrix
+
+    comparison = compare_conformance([("done", finished), ("stopped", stopped)])
+    page = render_compare_html(comparison)
+    assert "Interrupted: <code>stopped</code>" in page
+    assert "warning: stopped was interrupted" in summary_text(comparison)

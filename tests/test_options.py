@@ -32,8 +32,7 @@ from chatgauge._options import (
 from chatgauge._secret import Secret
 from chatgauge.cli import build_parser
 from chatgauge.cli._check import CHECK_OPTIONS, resolve_check_options
-from chatgauge.conformance._options import CONFORMANCE_OPTIONS
-from chatgauge.conformance._plugin_options import ini_name, plugin_flag
+from chatgauge.conformance._options import CONFORMANCE_OPTIONS, ini_name, plugin_flag
 from chatgauge.conformance._settings import ConformanceSettings
 from chatgauge.server import ServerConfig, background_server
 

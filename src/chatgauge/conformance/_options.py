@@ -131,4 +131,50 @@ CONFORMANCE_OPTIONS: Final = OptionTable(
 to ``reports`` unless told otherwise, the plugin writes nothing unless asked."""
 
 
-__all__ = ["CONFORMANCE_OPTIONS", "env_name"]
+def plugin_flag(option: Option) -> str:
+    """The option's pytest flag, e.g. ``--chatgauge-max-requests``."""
+    return f"--chatgauge-{option.stem}"
+
+
+def ini_name(option: Option) -> str:
+    """The option's pytest ini name, e.g. ``chatgauge_max_requests``."""
+    return f"chatgauge_{option.stem.replace('-', '_')}"
+
+
+def options_markdown() -> str:
+    """The option table as Markdown: every way to give each option, and its default."""
+    lines = [
+        "| setting | meaning | `chatgauge check` | pytest flag / ini option "
+        "| `[tool.chatgauge]` key | environment | default |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for option in CONFORMANCE_OPTIONS:
+        cli = f"`{option.cli_flag}`" + (f" / `--no-{option.stem}`" if option.kind == "flag" else "")
+        plugin = f"`{plugin_flag(option)}`"
+        plugin += "" if option.secret else f" / `{ini_name(option)}`"
+        if option.secret:
+            key = "never (name the variable: `api-key-env`)"
+        else:
+            key = f"`{option.config}`" if option.config else ""
+        env = f"`${option.env}`" if option.env else ""
+        if option.env_from:
+            named = CONFORMANCE_OPTIONS[option.env_from]
+            env = f"`${named.default}`, or the one `{named.config}` names"
+        lines.append(
+            f"| `{option.name}` | {option.help} | {cli} | {plugin} | {key} | {env} "
+            f"| {_default_doc(option)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _default_doc(option: Option) -> str:
+    if option.name == "report_dir":
+        return "`reports` for check; none under pytest (no files)"
+    if option.kind == "flag":
+        return "on" if option.default else "off"
+    if option.default in (None, ()):
+        return ""
+    return f"`{option.default}`"
+
+
+__all__ = ["CONFORMANCE_OPTIONS", "env_name", "ini_name", "options_markdown", "plugin_flag"]

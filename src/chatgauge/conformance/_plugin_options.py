@@ -30,25 +30,15 @@ from chatgauge._options import (
     pyproject_layer,
     resolve,
 )
-from chatgauge.conformance._options import CONFORMANCE_OPTIONS
+from chatgauge.conformance._options import CONFORMANCE_OPTIONS, ini_name, plugin_flag
 from chatgauge.conformance._settings import ConformanceSettings
 
 PLUGIN_OPTIONS: Final[OptionTable] = CONFORMANCE_OPTIONS
 
 
-def plugin_flag(option: Option) -> str:
-    """The option's pytest flag, e.g. ``--chatgauge-max-requests``."""
-    return f"--chatgauge-{option.stem}"
-
-
 def plugin_dest(option: Option) -> str:
     """Where pytest keeps the flag's value (``config.getoption``)."""
     return f"chatgauge_{option.name}"
-
-
-def ini_name(option: Option) -> str:
-    """The option's pytest ini name, e.g. ``chatgauge_max_requests``."""
-    return f"chatgauge_{option.stem.replace('-', '_')}"
 
 
 def add_plugin_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:

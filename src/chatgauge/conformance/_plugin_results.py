@@ -34,9 +34,8 @@ from chatgauge.results.conformance import CheckResult, ConformanceRun, RunStatus
 RESULT_PROPERTY: Final = "chatgauge"
 COST_PROPERTY: Final = "chatgauge_cost"
 SUITE_MODULE: Final = "chatgauge.conformance.suite.test_conformance"
-_SUITE_NODE: Final = re.compile(
-    r"(^|/)chatgauge/conformance/suite/test_conformance\.py::test_check\[(?P<id>[^\]]+)\]$"
-)
+# A suite item's node id is relative to the rootdir, so often just its file name.
+_SUITE_NODE: Final = re.compile(r"(^|/)test_conformance\.py::test_check\[(?P<id>[^\]]+)\]$")
 
 
 def result_property(result: CheckResult, secret: Secret | None) -> tuple[str, str]:
@@ -55,9 +54,11 @@ def suite_check_id(item: pytest.Item) -> str | None:
 
 
 def suite_ids_of_nodes(node_ids: Sequence[str]) -> list[str]:
-    """The check ids of the shipped-suite items among xdist node ids."""
+    """The check ids of the shipped-suite items among xdist node ids (a registered check's
+    id in the suite's node shape; other tests are not part of the plan)."""
+    known = {c.id for c in all_checks()}
     found = (_SUITE_NODE.search(node_id.replace("\\", "/")) for node_id in node_ids)
-    return [match.group("id") for match in found if match]
+    return [m.group("id") for m in found if m and m.group("id") in known]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from chatgauge.reports._charts import StatusBars, status_bars
 from chatgauge.reports._jinja import render
-from chatgauge.results.conformance import GROUPS, CheckResult, ConformanceRun
+from chatgauge.results.conformance import CheckResult, ConformanceRun, group_title
 
 
 @dataclass(frozen=True)
@@ -153,5 +153,5 @@ def render_conformance_comparison(comparison: ConformanceComparison) -> str:
         bars=bars,
         newly_failing=comparison.with_change("newly failing"),
         fixed=comparison.with_change("fixed"),
-        groups=GROUPS,
+        group_titles={row.group: group_title(row.group) for row in comparison.rows},
     )

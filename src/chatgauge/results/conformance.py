@@ -80,6 +80,11 @@ def group_title(group: str) -> str:
     return GROUPS.get(group, group)
 
 
+def _about(text: str) -> dict[str, str]:
+    # A field's description in the shipped JSON Schema.
+    return {"description": text}
+
+
 @dataclass(frozen=True)
 class Evidence(JsonRecord):
     """What was sent and an excerpt of what came back, for a report reader to judge.
@@ -89,28 +94,38 @@ class Evidence(JsonRecord):
     CR and LF made visible; ``detail`` free-form facts (e.g. the offending chunk).
     """
 
-    label: str = ""
-    request: JsonValue = None
-    status: int | None = None
-    response_excerpt: str = ""
-    raw_sse: str = ""
-    detail: dict[str, JsonValue] = field(default_factory=dict)
+    label: str = field(default="", metadata=_about("the probe or case that was sent"))
+    request: JsonValue = field(
+        default=None, metadata=_about("the JSON request body, or the raw body as text")
+    )
+    status: int | None = field(
+        default=None, metadata=_about("HTTP status of the answer; null: no HTTP answer")
+    )
+    response_excerpt: str = field(default="", metadata=_about("start and end of the body"))
+    raw_sse: str = field(
+        default="", metadata=_about("start and end of the raw stream, CR and LF made visible")
+    )
+    detail: dict[str, JsonValue] = field(
+        default_factory=dict, metadata=_about("facts the check found (e.g. the chunk)")
+    )
 
 
 @dataclass(frozen=True)
 class CheckResult(JsonRecord):
     """The outcome of one check against one endpoint."""
 
-    id: str
+    id: str = field(metadata=_about("stable check id, e.g. D3-done-last"))
     title: str
-    group: str
-    tier: Tier
+    group: str = field(metadata=_about("the group letter A-G: the id's first character"))
+    tier: Tier = field(metadata=_about("S spec-literal, C de-facto, I interop hazard"))
     severity: Severity
-    status: Status
-    message: str
-    rule: str
-    spec_ref: str
-    evidence: tuple[Evidence, ...] = ()
+    status: Status = field(metadata=_about("the check's verdict"))
+    message: str = field(metadata=_about("why the verdict: what was found"))
+    rule: str = field(metadata=_about("the rule the check enforces"))
+    spec_ref: str = field(metadata=_about("where in the OpenAI spec the rule comes from"))
+    evidence: tuple[Evidence, ...] = field(
+        default=(), metadata=_about("the exchanges that decided a verdict other than passed")
+    )
 
     @property
     def internal_error(self) -> bool:
@@ -119,10 +134,6 @@ class CheckResult(JsonRecord):
 
 
 INTERNAL_ERROR_PREFIX: Final = "chatgauge internal error"
-
-
-def _about(text: str) -> dict[str, str]:
-    return {"description": text}
 
 
 @dataclass(frozen=True)
@@ -168,21 +179,33 @@ class ConformanceRun(JsonRecord):
     checks that broke inside chatgauge.
     """
 
-    endpoint: str
+    endpoint: str = field(metadata=_about("the base URL, incl. the API prefix"))
     model: str
-    started_at: str
+    started_at: str = field(metadata=_about("UTC, ISO 8601"))
     tool: ToolInfo
     settings: RunSettings
-    status: RunStatus
-    checks: tuple[CheckResult, ...] = ()
-    planned: tuple[str, ...] = ()
-    summary: dict[str, int] = field(default_factory=dict)
+    status: RunStatus = field(
+        metadata=_about("passed, failed, or interrupted (stopped before every planned check)")
+    )
+    checks: tuple[CheckResult, ...] = field(default=(), metadata=_about("in catalogue order"))
+    planned: tuple[str, ...] = field(
+        default=(), metadata=_about("ids of the checks the run meant to judge")
+    )
+    summary: dict[str, int] = field(
+        default_factory=dict, metadata=_about("checks per verdict, zeros included")
+    )
     duration_s: float = 0.0
     requests_sent: int = 0
-    tokens_used: int = 0
-    internal_errors: tuple[str, ...] = ()
+    tokens_used: int = field(
+        default=0, metadata=_about("from usage where reported, else estimated")
+    )
+    internal_errors: tuple[str, ...] = field(
+        default=(), metadata=_about("checks that broke inside chatgauge (reported as skipped)")
+    )
     kind: Literal["conformance"] = KIND
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = field(
+        default=SCHEMA_VERSION, metadata=_about("version of this document's shape")
+    )
 
     @property
     def failed(self) -> bool:
