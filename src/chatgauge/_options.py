@@ -330,14 +330,17 @@ def _resolve_one(
 # -- argparse ---------------------------------------------------------------------------------
 
 
-def help_text(option: Option, default_shown: str | None = None) -> str:
+def help_text(option: Option, table: OptionTable | None = None) -> str:
     """The option's help with its default, variable and config key appended."""
     extras = []
-    shown = default_shown if default_shown is not None else _default_text(option)
+    shown = _default_text(option)
     if shown:
         extras.append(f"default: {shown}")
     if option.env:
         extras.append(f"env ${option.env}")
+    if option.env_from and table is not None:
+        named = table[option.env_from]
+        extras.append(f"env ${named.default}, or the variable {named.stem} names")
     if option.config and not option.secret:
         extras.append(f"config {option.config}")
     return f"{option.help} ({'; '.join(extras)})" if extras else option.help
@@ -358,7 +361,7 @@ def add_arguments(parser: argparse.ArgumentParser | Any, table: OptionTable) -> 
     the help states the table's default instead.
     """
     for option in table:
-        text = help_text(option).replace("%", "%%")
+        text = help_text(option, table).replace("%", "%%")
         if option.kind == "flag":
             parser.add_argument(
                 option.cli_flag,

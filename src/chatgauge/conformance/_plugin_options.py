@@ -44,7 +44,7 @@ def plugin_dest(option: Option) -> str:
 def add_plugin_options(parser: pytest.Parser, group: pytest.OptionGroup) -> None:
     """Add a flag to ``group`` and an ini option to ``parser`` for every option."""
     for option in PLUGIN_OPTIONS:
-        text = help_text(option).replace("%", "%%")
+        text = help_text(option, PLUGIN_OPTIONS).replace("%", "%%")
         if option.kind == "flag":
             group.addoption(
                 plugin_flag(option),
