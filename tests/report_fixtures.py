@@ -8,14 +8,15 @@ a load run writes it; only the engine's own keys (endpoint, model, config) are a
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 from chatgauge.conformance._inspect import visible_bytes
 from chatgauge.conformance._results import CheckResult, Evidence, Severity, Status, Tier
-from chatgauge.conformance._runner import RunResult
 from chatgauge.loadtests._health import HealthInputs
 from chatgauge.loadtests._metrics import compute_results
 from chatgauge.loadtests._samples import RequestSample
+from chatgauge.results.conformance import ConformanceRun, RunSettings, RunStatus, ToolInfo
 
 SCRIPT = "<script>alert('pwned')</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -128,20 +129,23 @@ def check_result(
 
 def conformance_document(
     *results: CheckResult, endpoint: str = "http://127.0.0.1:9/v1", model: str = "pro"
-) -> dict[str, Any]:
-    run = RunResult(
+) -> ConformanceRun:
+    """A finished conformance run holding ``results``."""
+    run = ConformanceRun(
         endpoint=endpoint,
         model=model,
         started_at="2026-01-01T00:00:00+00:00",
-        results=list(results),
-        requests_sent=3,
-        tokens_used=40,
+        tool=ToolInfo(version="0.test"),
+        settings=RunSettings(runner="cli"),
+        status=RunStatus.PASSED,
     )
-    return run.to_json()
+    return run.with_results(
+        results, planned=tuple(r.id for r in results), requests_sent=3, tokens_used=40
+    )
 
 
-def hostile_conformance() -> dict[str, Any]:
-    """A conformance result with :data:`HOSTILE` in every text an endpoint can influence."""
+def hostile_conformance() -> ConformanceRun:
+    """A conformance run with :data:`HOSTILE` in every text an endpoint can influence."""
     evidence = Evidence(
         label=HOSTILE,
         request={"model": HOSTILE, "messages": [{"role": "user", "content": HOSTILE}]},
@@ -150,19 +154,18 @@ def hostile_conformance() -> dict[str, Any]:
         raw_sse=visible_bytes(b"data: " + HOSTILE.encode() + b"\r\n\r\n"),
         detail={"chunk": HOSTILE},
     )
-    run = RunResult(
+    run = conformance_document(
+        check_result("B1-hostile", Status.FAILED, HOSTILE, evidence),
+        check_result("B2-other", Status.PASSED, HOSTILE),
         endpoint="http://127.0.0.1:9/v1?" + HOSTILE,
         model=HOSTILE,
-        started_at=HOSTILE,
-        results=[
-            check_result("B1-hostile", Status.FAILED, HOSTILE, evidence),
-            check_result("B2-other", Status.PASSED, HOSTILE),
-        ],
-        internal_errors=[HOSTILE],
-        settings={"note": HOSTILE},
     )
-    document: dict[str, Any] = run.to_json()
-    return document
+    return replace(
+        run,
+        started_at=HOSTILE,
+        internal_errors=(HOSTILE,),
+        settings=RunSettings(select=(HOSTILE,)),
+    )
 
 
 def hostile_load() -> dict[str, Any]:

@@ -26,10 +26,10 @@ def test_no_check_fails_on_valid_framing(framings: frozenset[str]) -> None:
             send_case=client.send, settings=Settings(model="pro", examples=4, derandomize=True)
         )
         run = run_checks(ctx, all_checks(), endpoint=base_url)
-    failed = {r.id: r.message for r in run.results if r.status is Status.FAILED}
+    failed = {r.id: r.message for r in run.checks if r.status is Status.FAILED}
     assert not failed
     assert not run.internal_errors
-    warned = {r.id for r in run.results if r.status is Status.WARNING}
+    warned = {r.id for r in run.checks if r.status is Status.WARNING}
     tier_i = {c.id for c in all_checks() if c.tier is Tier.INTEROP}
     # Soft rules (C3, E7) may warn only where they judge; on plain framing nothing warns.
     assert warned <= tier_i

@@ -15,10 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 import chatgauge
 from chatgauge._secret import Secret
 from chatgauge.conformance._registry import all_checks
+from chatgauge.results._schemas import shipped_schema_text
 from chatgauge.server import ServerConfig, background_server
 
 SECRET = "sk-chatgauge-cli-secret-7Qx9"
@@ -95,7 +97,7 @@ def test_a_fault_exits_1_and_names_the_failing_check(tmp_path: Path) -> None:
     document = json.loads((tmp_path / "out" / "conformance.json").read_text())
     failed = {c["id"] for c in document["checks"] if c["status"] == "failed"}
     assert failed == {"D3-done-last"}
-    assert document["verdict"] == "failed"
+    assert document["status"] == "failed"
     failed_lines = [line for line in done.stdout.splitlines() if line.startswith("FAILED ")]
     assert len(failed_lines) == 1
     assert "D3-done-last" in failed_lines[0]
@@ -245,4 +247,30 @@ def test_interrupt_keeps_the_checks_done(tmp_path: Path) -> None:
     assert stderr.splitlines()[-1] == "chatgauge: interrupted"
     document = json.loads(saved.read_text())
     assert 0 < len(document["checks"]) < len(all_checks())
+    assert document["status"] == "interrupted"
+    assert document["planned"] == [c.id for c in all_checks()]
+    Draft202012Validator(json.loads(shipped_schema_text("conformance"))).validate(document)
     assert {p.name for p in saved.parent.iterdir()} == REPORT_FILES
+    page = (saved.parent / "conformance.html").read_text()
+    assert '<div class="verdict interrupted" id="run-status">' in page
+    assert 'class="verdict passed"' not in page
+    junit = (saved.parent / "conformance.junit.xml").read_text()
+    assert '<property name="status" value="interrupted" />' in junit
+    assert f"interrupted after {len(document['checks'])} checks" in stdout
+
+
+def test_check_leaves_nothing_but_the_reports_in_the_working_directory(
+    tmp_path: Path, faithful_url: str
+) -> None:
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    env = _env(XDG_CACHE_HOME=str(cache))
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+
+    done = _check(work, "--base-url", faithful_url, "--model", "pro", "--select", "A1,A2", env=env)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.name for p in work.iterdir()] == ["reports"]
+    assert {p.name for p in (work / "reports").iterdir()} == REPORT_FILES
+    # Hypothesis wrote its caches (mined constants, Unicode tables) to chatgauge's own cache.
+    assert (cache / "chatgauge" / "hypothesis").is_dir()

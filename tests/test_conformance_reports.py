@@ -1,4 +1,4 @@
-"""The conformance result writers: HTML page, JUnit XML, scrubbing and atomic files."""
+"""The conformance result writers: HTML page, JUnit XML, key masking and atomic files."""
 
 from __future__ import annotations
 
@@ -6,12 +6,10 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 from chatgauge._secret import Secret
 from chatgauge.conformance._inspect import visible_bytes
-from chatgauge.conformance._junit import junit_xml
-from chatgauge.conformance._output import scrub, write_reports
+from chatgauge.conformance._output import write_reports
 from chatgauge.conformance._results import (
     CheckResult,
     Evidence,
@@ -19,8 +17,11 @@ from chatgauge.conformance._results import (
     Status,
     Tier,
 )
-from chatgauge.conformance._runner import RunResult
+from chatgauge.reports._compare import compare_conformance, render_compare_html, summary_text
 from chatgauge.reports._conformance_html import render_conformance_html
+from chatgauge.reports._junit import NOT_RUN, junit_xml
+from chatgauge.reports._matrix import build_matrix, render_matrix_html
+from chatgauge.results.conformance import ConformanceRun, RunSettings, RunStatus, ToolInfo
 
 SCRIPT = "<script>alert('pwned')</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -44,17 +45,21 @@ def _result(
     )
 
 
-def _document(*results: CheckResult) -> dict[str, Any]:
-    run = RunResult(
+def _document(*results: CheckResult, planned: tuple[str, ...] = ()) -> ConformanceRun:
+    run = ConformanceRun(
         endpoint="http://127.0.0.1:9/v1",
         model="pro",
         started_at="2026-01-01T00:00:00+00:00",
-        results=list(results),
+        tool=ToolInfo(version="0.test"),
+        settings=RunSettings(runner="cli", max_requests=400, max_total_tokens=40000),
+        status=RunStatus.PASSED,
+    )
+    return run.with_results(
+        results,
+        planned=planned or tuple(r.id for r in results),
         requests_sent=17,
         tokens_used=523,
-        settings={"max_requests": 400, "max_total_tokens": 40000, "strict": False},
     )
-    return run.to_json()
 
 
 HOSTILE = Evidence(
@@ -128,7 +133,7 @@ def test_junit_has_one_testcase_per_check_with_the_right_element() -> None:
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "1", "2")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert list(cases) == [c["id"] for c in document["checks"]]
+    assert list(cases) == [c.id for c in document.checks]
 
     failure = cases["B2-object"].find("failure")
     assert failure is not None
@@ -151,18 +156,53 @@ def test_junit_has_one_testcase_per_check_with_the_right_element() -> None:
     assert props["endpoint"] == "http://127.0.0.1:9/v1"
 
 
-def test_scrub_masks_the_key_everywhere() -> None:
-    key = Secret("sk-live-abc123")
-    value = {"a": ["x sk-live-abc123 y", {"sk-live-abc123": 1}], "b": 3, "c": None}
+def test_an_interrupted_run_never_looks_green() -> None:
+    run = _document(
+        _result("B2-object", Status.PASSED),
+        planned=("B2-object", "C1-usage-arithmetic", "D3-done-last"),
+    )
+    assert run.status is RunStatus.INTERRUPTED
+    assert run.not_run == ("C1-usage-arithmetic", "D3-done-last")
 
-    assert scrub(value, key) == {"a": ["x *** y", {"***": 1}], "b": 3, "c": None}
-    assert scrub(value, None) is value
+    html = render_conformance_html(run)
+    assert 'class="verdict interrupted"' in html
+    assert "stopped after 1 of 3 checks: no verdict" in html
+    assert 'class="verdict passed"' not in html
+    assert "<code>D3-done-last</code>" in html
+
+    root = ET.fromstring(junit_xml(run))  # noqa: S314 - our own output
+    suite = root.find("testsuite")
+    assert suite is not None
+    props = {p.get("name"): p.get("value") for p in suite.find("properties") or ()}
+    assert props["status"] == "interrupted"
+    assert (suite.get("tests"), suite.get("skipped")) == ("3", "2")
+    not_run = [c for c in suite.iter("testcase") if c.get("name") == "D3-done-last"]
+    assert [s.get("message") for c in not_run for s in c.iter("skipped")] == [NOT_RUN]
+
+
+def test_reports_mask_the_key_wherever_an_endpoint_echoed_it(tmp_path: Path) -> None:
+    key = Secret("sk-live-abc123-" + "x" * 20)
+    echoed = Evidence(
+        label="probe",
+        request={"note": f"key {key.reveal()}"},
+        status=401,
+        response_excerpt=f'{{"error": "bad key {key.reveal()}"}}',
+        detail={key.reveal(): key.reveal()},
+    )
+    run = _document(_result("F1-error-fields", Status.FAILED, echoed))
+
+    paths = write_reports(tmp_path, run, key)
+
+    for path in paths:
+        content = path.read_bytes()
+        assert key.reveal().encode() not in content, path.name
+        assert b"***" in content, path.name
 
 
 def test_write_reports_writes_three_files_and_no_temporaries(tmp_path: Path) -> None:
     document = _document(_result("B2-object", Status.FAILED, HOSTILE))
 
-    paths = write_reports(tmp_path / "out", document)
+    paths = write_reports(tmp_path / "out", document, None)
 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths)
     assert {p.name for p in paths} == {
@@ -170,4 +210,20 @@ def test_write_reports_writes_three_files_and_no_temporaries(tmp_path: Path) -> 
         "conformance.html",
         "conformance.junit.xml",
     }
-    assert json.loads((tmp_path / "out" / "conformance.json").read_text()) == document
+    saved = json.loads((tmp_path / "out" / "conformance.json").read_text())
+    assert ConformanceRun.from_json(saved) == document
+
+
+def test_matrix_and_comparison_never_show_an_interrupted_run_as_passed() -> None:
+    finished = _document(_result("B2-object", Status.PASSED))
+    stopped = _document(_result("B2-object", Status.PASSED), planned=("B2-object", "C1-x"))
+
+    matrix = render_matrix_html(build_matrix([("done", finished), ("stopped", stopped)]))
+    assert 'class="banner unfinished"' in matrix
+    assert "but 1 of 2 runs were interrupted" in matrix
+    assert '<span class="status interrupted">interrupted</span>' in matrix
+
+    comparison = compare_conformance([("done", finished), ("stopped", stopped)])
+    page = render_compare_html(comparison)
+    assert "Interrupted: <code>stopped</code>" in page
+    assert "warning: stopped was interrupted" in summary_text(comparison)

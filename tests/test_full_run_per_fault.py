@@ -52,7 +52,7 @@ def test_a_full_run_flags_the_fault(fault: str) -> None:
             settings=Settings(model="pro", examples=4, derandomize=True, **settings),
         )
         run = run_checks(ctx, all_checks(), endpoint=base_url)
-    flagged = {r.id for r in run.results if r.status in (Status.FAILED, Status.WARNING)}
+    flagged = {r.id for r in run.checks if r.status in (Status.FAILED, Status.WARNING)}
     assert flagged, f"a full run did not notice fault {fault!r}"
     assert PROVEN.get(fault, set()) <= flagged
     assert not run.internal_errors

@@ -23,6 +23,7 @@ import chatgauge
 from chatgauge._secret import Secret
 from chatgauge.conformance import _registry
 from chatgauge.conformance._context import CheckContext, Settings
+from chatgauge.conformance._plugin_results import suite_ids_of_nodes
 from chatgauge.conformance._registry import Check, all_checks
 from chatgauge.conformance._results import (
     CheckFailed,
@@ -80,6 +81,10 @@ def no_endpoint_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _group_ids(group: str) -> set[str]:
     return {c.id for c in all_checks() if c.group == group}
+
+
+def _ordered_ids(group: str) -> list[str]:
+    return [c.id for c in all_checks() if c.group == group]
 
 
 def test_shipped_suite_passes_against_the_faithful_endpoint(
@@ -141,6 +146,9 @@ def test_results_and_budget_cross_xdist_to_the_controller(
     assert result.ret == 0, result.stdout.str()
     document = json.loads((pytester.path / "out" / "conformance.json").read_text())
     assert {c["id"] for c in document["checks"]} == selected
+    # The plan holds exactly the selected checks, each judged: the run is complete.
+    assert document["planned"] == [c.id for c in all_checks() if c.id in selected]
+    assert document["status"] == "passed"
     assert document["requests_sent"] > 0
     result.stdout.fnmatch_lines([f"budget used: {document['requests_sent']} requests*"])
 
@@ -274,6 +282,73 @@ def test_fixtures_serve_a_users_own_contract_test(
     assert result.ret == 0, result.stdout.str()
     assert result.parseoutcomes() == {"passed": 2}
     result.stdout.fnmatch_lines(["budget used: * requests, * tokens*"])
+
+
+def test_an_interrupted_session_writes_an_interrupted_document(
+    pytester: pytest.Pytester, faithful_url: str, no_endpoint_env: None
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_a_judges(chatgauge_check):
+            chatgauge_check.require("C1")
+
+        def test_b_is_interrupted():
+            raise KeyboardInterrupt
+
+        def test_c_never_runs(chatgauge_check):
+            chatgauge_check.require("C2")
+        """
+    )
+
+    result = _run(
+        pytester,
+        f"--chatgauge-base-url={faithful_url}",
+        "--chatgauge-model=pro",
+        "--chatgauge-report-dir=out",
+    )
+
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    document = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    assert document["status"] == "interrupted"
+    assert {c["id"][:2] for c in document["checks"]} == {"C1"}
+    page = (pytester.path / "out" / "conformance.html").read_text()
+    assert 'class="verdict interrupted"' in page
+    assert 'class="verdict passed"' not in page
+
+
+def test_a_session_stopped_early_is_not_reported_as_passed(
+    pytester: pytest.Pytester, no_endpoint_env: None
+) -> None:
+    with background_server(ServerConfig(port=0, faults=frozenset({"wrong-object"}))) as url:
+        result = _run(
+            pytester,
+            *SUITE,
+            f"--chatgauge-base-url={url}",
+            "--chatgauge-model=pro",
+            "--chatgauge-select=B2,C",
+            "--chatgauge-report-dir=out",
+            "-x",
+        )
+
+    assert result.ret == 1
+    document = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    planned = [c.id for c in all_checks() if c.id.startswith("B2-") or c.group == "C"]
+    assert document["planned"] == planned
+    assert len(document["checks"]) < len(planned)
+    assert document["status"] == "interrupted"
+
+
+def test_the_controller_learns_the_plan_from_the_workers_node_ids(
+    pytester: pytest.Pytester, no_endpoint_env: None
+) -> None:
+    xdist_hooks = pytest.importorskip("xdist.newhooks")
+    assert hasattr(xdist_hooks, "pytest_xdist_node_collection_finished")
+    collected = _run(pytester, *SUITE, "--collect-only", "-q", "--chatgauge-select=D")
+    node_ids = [line for line in collected.stdout.lines if "::test_check[" in line]
+    assert len(node_ids) == len(_group_ids("D"))
+
+    others = ["tests/test_x.py::test_check[A1-x]", "test_conformance.py::test_check[Z9-no]"]
+    assert suite_ids_of_nodes([*node_ids, *others]) == _ordered_ids("D")
 
 
 def test_fixtures_skip_with_a_reason_without_an_endpoint(

@@ -27,6 +27,7 @@ import chatgauge
 from chatgauge.reports._compare import compare_conformance, compare_load, render_compare_html
 from chatgauge.reports._matrix import build_matrix, render_matrix_html
 from chatgauge.reports._render import render_result_html
+from chatgauge.results.conformance import ConformanceRun
 from chatgauge.server import ServerConfig, background_server
 from tests.report_fixtures import HOSTILE, hostile_conformance, hostile_load, load_document
 from tests.sweep_fixtures import sweep_result
@@ -72,7 +73,7 @@ _MEASURE_SVGS = """() => Array.from(document.querySelectorAll("svg"))
   })"""
 
 
-def _check_run(directory: Path, url: str) -> dict[str, Any]:
+def _check_run(directory: Path, url: str) -> ConformanceRun:
     env = dict(os.environ)
     source_root = str(Path(chatgauge.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source_root, env.get("PYTHONPATH")]))
@@ -84,8 +85,7 @@ def _check_run(directory: Path, url: str) -> dict[str, Any]:
         timeout=120,
         check=False,
     )
-    document: dict[str, Any] = json.loads((directory / "conformance.json").read_text())
-    return document
+    return ConformanceRun.from_json(json.loads((directory / "conformance.json").read_text()))
 
 
 @pytest.fixture(scope="module")

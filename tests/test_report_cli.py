@@ -27,6 +27,7 @@ from chatgauge.reports._compare import (
 )
 from chatgauge.reports._matrix import build_matrix, render_matrix_html
 from chatgauge.reports._render import render_result_html, result_kind
+from chatgauge.results import JsonRecord
 from chatgauge.server import ServerConfig, background_server
 from tests.report_fixtures import (
     HOSTILE,
@@ -60,7 +61,8 @@ def _chatgauge(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _save(path: Path, document: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document), encoding="utf-8")
+    data = document.to_json() if isinstance(document, JsonRecord) else document
+    path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
 
@@ -68,10 +70,11 @@ def _save(path: Path, document: Any) -> Path:
 
 
 def test_kind_comes_from_the_field_or_the_sections() -> None:
-    assert result_kind({"kind": "conformance"}) == "conformance"
+    # Conformance documents are typed (their kind and schema_version are read by the
+    # results layer); a plain load result is still recognised here.
     assert result_kind({"kind": "load", "checks": [], "summary": {}}) == "load"
     assert result_kind(load_document()) == "load"  # the metrics write no kind field
-    assert result_kind({"checks": [], "summary": {}}) == "conformance"
+    assert result_kind({"checks": [], "summary": {}}) is None
     assert result_kind({"kind": "sweep", "metrics": {}, "throughput": {}}) is None
     assert result_kind({"metrics": {}}) is None
 
@@ -83,7 +86,9 @@ def test_kind_comes_from_the_field_or_the_sections() -> None:
         ("{not json", "not JSON"),
         ("[1, 2]", "not an object"),
         ('{"kind": "benchmark"}', "unknown kind 'benchmark'"),
-        ('{"endpoint": "x"}', "no kind and no known sections"),
+        ('{"endpoint": "x"}', "no 'kind' field"),
+        ('{"kind": "conformance", "schema_version": 7}', "field 'schema_version' is 7"),
+        ('{"kind": "conformance", "schema_version": 1}', "field 'endpoint': missing"),
         (b"\xff\xfe\x00junk", "cannot read"),
     ],
 )
@@ -109,11 +114,40 @@ def test_bad_input_is_one_line_and_exit_2(
     assert not list(tmp_path.glob("*.html"))
 
 
+def _damaged_conformance(**fields: Any) -> dict[str, Any]:
+    data: dict[str, Any] = conformance_document(check_result("B1-x", Status.PASSED)).to_json()
+    data.update(fields)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (_damaged_conformance(checks=5), "checks"),
+        (_damaged_conformance(summary={"failed": "x"}), "summary.failed"),
+        (_damaged_conformance(checks=[{"id": "B1", "evidence": 7}]), "checks[0].title"),
+        (_damaged_conformance(status="green"), "status"),
+    ],
+)
+def test_a_damaged_conformance_result_names_the_field(
+    tmp_path: Path,
+    document: dict[str, Any],
+    field: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = str(_save(tmp_path / "odd.json", document))
+    for args in (("html", path), ("matrix", path, path), ("compare", path, path)):
+        assert main(["report", *args]) == 2, args
+        stderr = capsys.readouterr().err
+        assert stderr.count("\n") == 1, stderr
+        assert stderr.startswith(f"chatgauge: error: {path}: field '{field}': ")
+
+
 @pytest.mark.parametrize(
     "document",
     [
-        {"kind": "conformance", "checks": 5, "summary": {"failed": "x"}},
-        {"kind": "conformance", "checks": [{"id": "B1", "evidence": 7}], "summary": []},
         {"kind": "load", "metrics": [], "throughput": "fast", "requests": {"total": "?"}},
         {"metrics": {"ttft_ms": {"p50": "slow"}}, "throughput": {}, "series": [1, None]},
     ],
@@ -126,8 +160,7 @@ def test_malformed_results_never_end_in_a_traceback(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     path = str(_save(tmp_path / "odd.json", document))
-    action = "matrix" if document.get("kind") == "conformance" else "compare"
-    for args in (("html", path), (action, path, path)):
+    for args in (("html", path), ("compare", path, path)):
         code = main(["report", *args])
         stderr = capsys.readouterr().err
         assert code in (0, 2), args

@@ -6,20 +6,37 @@ from chatgauge._models import ChatCase, ChatExchange, TimedEvent
 from chatgauge._secret import Secret
 from chatgauge._sse import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
 from chatgauge._version import __version__
+from chatgauge.conformance._session import (
+    ConfigurationError,
+    EndpointUnreachable,
+    ReportWriteError,
+    run_conformance,
+)
+from chatgauge.conformance._settings import ConformanceSettings
+from chatgauge.results.conformance import CheckResult, ConformanceRun, RunStatus, Status
 
 __all__ = [
     "ChatCase",
     "ChatClient",
     "ChatExchange",
+    "CheckResult",
     "ClientConfig",
+    "ConfigurationError",
+    "ConformanceRun",
+    "ConformanceSettings",
     "EndpointError",
+    "EndpointUnreachable",
     "FramingFacts",
     "LimitExceeded",
     "Limits",
+    "ReportWriteError",
+    "RunStatus",
     "SSEDecodeError",
     "SSEDecoder",
     "SSEEvent",
     "Secret",
+    "Status",
     "TimedEvent",
     "__version__",
+    "run_conformance",
 ]

@@ -18,6 +18,7 @@ from chatgauge._client import ChatClient, ClientConfig
 from chatgauge._models import ChatCase, TimedEvent
 from chatgauge.cli import _check, _load
 from chatgauge.cli._errors import UsageError
+from chatgauge.conformance._settings import ConformanceSettings
 from chatgauge.server import ServerStartError, spawned_server
 
 DEMO_MODEL = "pro"
@@ -53,18 +54,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"chatgauge demo: reference endpoint at {base_url}", flush=True)
             _stream_one(base_url)
             print("chatgauge demo: running the conformance checks", flush=True)
-            check_args = [
-                "check",
-                "--base-url",
-                base_url,
-                "--model",
-                DEMO_MODEL,
-                "--report-dir",
-                str(args.report_dir),
-            ]
             from chatgauge.cli import build_parser
 
-            check_code = _check.run(build_parser().parse_args(check_args))
+            check_code = conformance_step(base_url, args.report_dir)
         profile = ["--ttft-ms", str(DEMO_TTFT_MS), "--itl-ms", str(DEMO_ITL_MS)]
         with spawned_server(profile) as base_url:
             print(
@@ -96,6 +88,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"could not start the reference endpoint: {exc}") from None
     print(f"chatgauge demo: reports in {args.report_dir}/ (open conformance.html and load.html)")
     return check_code or load_code
+
+
+def conformance_step(base_url: str, report_dir: Path) -> int:
+    """The whole catalogue against ``base_url``, as ``chatgauge check`` prints and writes it;
+    returns its exit code."""
+    settings = ConformanceSettings(base_url=base_url, model=DEMO_MODEL, report_dir=report_dir)
+    return _check.check_endpoint(settings)
 
 
 def _stream_one(base_url: str) -> None:

@@ -6,8 +6,11 @@
   [--fail-on-regression]``: load runs or conformance runs side by side against the first;
   prints a short summary; exit 1 with ``--fail-on-regression`` when anything regressed.
 - ``report matrix RUN.json ... [--out FILE]``: conformance runs as endpoints x checks.
+- ``report schema [KIND]``: print the JSON Schema shipped for a kind of result document
+  (``conformance``, and every other registered kind); without a kind, list the kinds.
 
-A file that is missing, not JSON or not a chatgauge result is a usage error: one line, exit 2.
+A file that is missing, not JSON, not a chatgauge result, of another schema version or with
+a field of the wrong shape is a usage error: one line naming the file and the field, exit 2.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from typing import Any, TypeVar
 import jinja2
 
 from chatgauge.cli._errors import UsageError
-from chatgauge.conformance._output import write_atomic
 from chatgauge.reports._compare import (
     DEFAULT_THRESHOLD,
     Comparison,
@@ -38,6 +40,9 @@ from chatgauge.reports._render import (
     read_result,
     render_result_html,
 )
+from chatgauge.results import write_atomic
+from chatgauge.results._files import known_kinds
+from chatgauge.results._schemas import shipped_schema_text
 
 T = TypeVar("T")
 
@@ -114,6 +119,19 @@ def register(subparsers: Any) -> None:
     )
     matrix.set_defaults(handler=run_matrix)
 
+    kinds = sorted(known_kinds())
+    schema = actions.add_parser(
+        "schema",
+        help="print the JSON Schema of a result document",
+        description=(
+            "Print the JSON Schema (draft 2020-12) that chatgauge's result documents of a "
+            f"kind follow ({', '.join(kinds)}); without a kind, list the kinds and their "
+            "schema versions."
+        ),
+    )
+    schema.add_argument("kind", nargs="?", choices=kinds, metavar="KIND")
+    schema.set_defaults(handler=run_schema)
+
 
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
@@ -128,6 +146,16 @@ def _threshold(text: str) -> float:
     if not 0 < value < 10:
         raise argparse.ArgumentTypeError(f"must be a fraction above 0 (0.05 = 5%), got {text}")
     return value
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    """Handle ``chatgauge report schema``: the shipped schema, or the list of kinds."""
+    if args.kind is None:
+        for kind, (version, _) in sorted(known_kinds().items()):
+            print(f"{kind}  (schema_version {version})")
+        return 0
+    print(shipped_schema_text(args.kind), end="")
+    return 0
 
 
 def run_html(args: argparse.Namespace) -> int:
@@ -168,7 +196,7 @@ def run_matrix(args: argparse.Namespace) -> int:
         raise UsageError("matrix takes conformance results (conformance.json), not load results")
     matrix = _guarded(args.results, lambda: build_matrix(runs))
     _write(args.out, _guarded(args.results, lambda: render_matrix_html(matrix)))
-    failing = sum(1 for column in matrix.columns if column.summary.get("failed"))
+    failing = sum(1 for column in matrix.columns if column.summary["failed"])
     print(
         f"{len(matrix.columns)} endpoints x {matrix.check_count} checks; "
         f"{failing} endpoints failed a check"
@@ -191,14 +219,14 @@ def _guarded(paths: Sequence[Path], step: Callable[[], T]) -> T:
         ) from None
 
 
-def _read(path: Path) -> tuple[str, dict[str, Any]]:
+def _read(path: Path) -> tuple[str, Any]:
     try:
         return read_result(path)
     except ResultError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _read_same_kind(paths: Sequence[Path]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+def _read_same_kind(paths: Sequence[Path]) -> tuple[str, list[tuple[str, Any]]]:
     """The kind shared by every file and ``(label, document)`` per file."""
     read = [(path, *_read(path)) for path in paths]
     kinds = {kind for _, kind, _ in read}

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_MAX_TOKENS = 16
+"""``max_tokens`` of every request the checks send (unless a check needs a smaller one)."""
+DEFAULT_MAX_REQUESTS = 400
+DEFAULT_MAX_TOTAL_TOKENS = 40_000
 MAX_N = 3
 
 
@@ -21,8 +24,8 @@ class BudgetExhausted(Exception):
 class Budget:
     """Counts requests and tokens; refuses to start a request once a cap is reached."""
 
-    max_requests: int = 400
-    max_tokens: int = 40_000
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    max_tokens: int = DEFAULT_MAX_TOTAL_TOKENS
     requests_sent: int = 0
     tokens_used: int = 0
 

@@ -22,6 +22,8 @@ from chatgauge.conformance._results import CheckSkipped, CheckUnsupported, Evide
 
 Sender = Callable[[ChatCase], ChatExchange]
 
+DEFAULT_EXAMPLES = 12
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -37,7 +39,7 @@ class Settings:
     max_tokens: int = DEFAULT_MAX_TOKENS
     auth_required: bool = False
     strict: bool = False
-    examples: int = 12
+    examples: int = DEFAULT_EXAMPLES
     derandomize: bool = False
     seed: int = 7
 

@@ -15,21 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chatgauge.conformance._results import Severity, Tier
+from chatgauge.results.conformance import GROUPS
 
 if TYPE_CHECKING:
     from chatgauge.conformance._context import CheckContext
 
 CheckFunction = Callable[["CheckContext"], "str | None"]
-
-GROUPS: dict[str, str] = {
-    "A": "Request acceptance and validation",
-    "B": "Non-streamed response",
-    "C": "Usage arithmetic",
-    "D": "SSE framing",
-    "E": "Chunk semantics",
-    "F": "Errors",
-    "G": "Feature semantics",
-}
 
 _ID = re.compile(r"^[A-G][0-9]+(-[a-z0-9]+)+$")
 

@@ -3,10 +3,11 @@
 The verdict values themselves (:class:`Status`, :class:`CheckResult`, :class:`Evidence`, ...)
 live in :mod:`chatgauge.results.conformance` and are re-exported here for the checks.
 
-Statuses follow the conformance rules: ``passed``; ``failed`` (a real deviation);
-``warning`` (an interop hazard of tier I, or a soft rule); ``skipped`` (the check's
-precondition was not met, e.g. its probe was not answered); ``unsupported`` (the endpoint
-refused an optional feature cleanly with one of OpenAI's own error codes).
+Statuses follow the conformance rules (``docs/conformance-rules.md``): ``passed``;
+``failed`` (a real deviation); ``warning`` (an interop hazard of tier I, or a soft rule);
+``skipped`` (the check's precondition was not met, e.g. its probe was not answered);
+``unsupported`` (the endpoint refused an optional feature cleanly with one of OpenAI's own
+error codes).
 """
 
 from __future__ import annotations

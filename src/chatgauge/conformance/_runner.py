@@ -1,17 +1,16 @@
-"""Runs selected checks against one endpoint and collects a :class:`RunResult`.
+"""Runs selected checks against one endpoint and records a typed :class:`ConformanceRun`.
 
 The runner owns the verdict rules that hold for every check: a tier-I check never fails
 (its deviation is a warning), and a bug inside a check is reported as an internal error
-(a skip with the reason), never as a verdict against the endpoint.
+(a skip with the reason), never as a verdict against the endpoint. A run lists the checks
+it plans to judge; until each has a result its status is ``interrupted``.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,50 +23,41 @@ from chatgauge.conformance._results import (
     Status,
     Tier,
 )
+from chatgauge.results.conformance import (
+    INTERNAL_ERROR_PREFIX,
+    ConformanceRun,
+    RunSettings,
+    RunStatus,
+    ToolInfo,
+)
+
+OnResult = Callable[[ConformanceRun, CheckResult], None]
+"""Called after each check with the run so far and the new result (progress, saving)."""
 
 
-@dataclass
-class RunResult:
-    """Everything a conformance run produced; :meth:`to_json` is ``conformance.json``."""
+def now_text() -> str:
+    """The current time as the runs record it (UTC, ISO 8601, whole seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-    endpoint: str
-    model: str
-    started_at: str
-    results: list[CheckResult] = field(default_factory=list)
-    requests_sent: int = 0
-    tokens_used: int = 0
-    duration_s: float = 0.0
-    internal_errors: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def summary(self) -> dict[str, int]:
-        """Counts per verdict (every status present, zeros included)."""
-        counts = Counter(r.status.value for r in self.results)
-        return {s.value: counts.get(s.value, 0) for s in Status}
-
-    @property
-    def failed(self) -> bool:
-        """Whether any check failed."""
-        return any(r.status is Status.FAILED for r in self.results)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON document written as ``conformance.json``."""
-        return {
-            "kind": "conformance",
-            "chatgauge_version": __version__,
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "started_at": self.started_at,
-            "duration_s": round(self.duration_s, 3),
-            "summary": self.summary,
-            "verdict": "failed" if self.failed else "passed",
-            "checks": [r.to_json() for r in self.results],
-            "requests_sent": self.requests_sent,
-            "tokens_used": self.tokens_used,
-            "internal_errors": self.internal_errors,
-            "settings": self.settings,
-        }
+def new_run(
+    *,
+    endpoint: str,
+    model: str,
+    settings: RunSettings,
+    planned: Sequence[str],
+    started_at: str | None = None,
+) -> ConformanceRun:
+    """A run about to start: its header, no results yet, so ``interrupted``."""
+    return ConformanceRun(
+        endpoint=endpoint,
+        model=model,
+        started_at=started_at or now_text(),
+        tool=ToolInfo(version=__version__),
+        settings=settings,
+        status=RunStatus.INTERRUPTED,
+        planned=tuple(planned),
+    ).with_results(())
 
 
 def run_check(ctx: CheckContext, check: Check) -> CheckResult:
@@ -82,7 +72,7 @@ def run_check(ctx: CheckContext, check: Check) -> CheckResult:
         where = traceback.extract_tb(exc.__traceback__)[-1]
         status = Status.SKIPPED
         message = (
-            f"chatgauge internal error: {type(exc).__name__}: {exc} "
+            f"{INTERNAL_ERROR_PREFIX}: {type(exc).__name__}: {exc} "
             f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
         )
     if check.tier is Tier.INTEROP and status is Status.FAILED:
@@ -106,31 +96,42 @@ def run_checks(
     checks: Iterable[Check],
     *,
     endpoint: str,
-    on_result: Callable[[CheckResult], None] | None = None,
-) -> RunResult:
-    """Run ``checks`` in order; ``on_result`` is called after each (progress, saving)."""
-    run = RunResult(
-        endpoint=endpoint,
-        model=ctx.model,
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        settings={
-            "max_tokens": ctx.settings.max_tokens,
-            "strict": ctx.settings.strict,
-            "auth_required": ctx.settings.auth_required,
-            "examples": ctx.settings.examples,
-            "max_requests": ctx.budget.max_requests,
-            "max_total_tokens": ctx.budget.max_tokens,
-        },
+    settings: RunSettings | None = None,
+    on_result: OnResult | None = None,
+) -> ConformanceRun:
+    """Run ``checks`` in order and return the run; ``on_result`` sees every step.
+
+    ``settings`` is what the document records (by default: the context's settings and
+    budget, run from Python).
+    """
+    checks = list(checks)
+    recorded = settings or RunSettings(
+        runner="api",
+        strict=ctx.settings.strict,
+        auth_required=ctx.settings.auth_required,
+        examples=ctx.settings.examples,
+        derandomize=ctx.settings.derandomize,
+        max_tokens=ctx.settings.max_tokens,
+        max_requests=ctx.budget.max_requests,
+        max_total_tokens=ctx.budget.max_tokens,
     )
+    run = new_run(
+        endpoint=endpoint, model=ctx.model, settings=recorded, planned=[c.id for c in checks]
+    )
+    results: list[CheckResult] = []
     t0 = time.perf_counter()
     for check in checks:
         result = run_check(ctx, check)
-        if result.message.startswith("chatgauge internal error"):
-            run.internal_errors.append(f"{check.id}: {result.message}")
-        run.results.append(result)
-        run.requests_sent = ctx.budget.requests_sent
-        run.tokens_used = ctx.budget.tokens_used
-        run.duration_s = time.perf_counter() - t0
+        results.append(result)
+        run = run.with_results(
+            tuple(results),
+            requests_sent=ctx.budget.requests_sent,
+            tokens_used=ctx.budget.tokens_used,
+            duration_s=round(time.perf_counter() - t0, 3),
+        )
         if on_result is not None:
-            on_result(result)
+            on_result(run, result)
     return run
+
+
+__all__ = ["OnResult", "new_run", "now_text", "run_check", "run_checks"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from chatgauge.reports._compare_conformance import (
     CheckRow,
+    ComparedRun,
     ConformanceComparison,
-    ConformanceRun,
     change_of,
     compare_conformance,
     conformance_summary,
@@ -56,9 +56,9 @@ __all__ = [
     "FLOORS",
     "Cell",
     "CheckRow",
+    "ComparedRun",
     "Comparison",
     "ConformanceComparison",
-    "ConformanceRun",
     "LoadComparison",
     "MetricRow",
     "RunInfo",

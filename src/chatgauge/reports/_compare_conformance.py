@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from chatgauge.conformance._registry import GROUPS
 from chatgauge.reports._charts import StatusBars, status_bars
 from chatgauge.reports._jinja import render
-from chatgauge.reports._render import conformance_checks, verdict_counts
+from chatgauge.results.conformance import CheckResult, ConformanceRun, group_title
 
 
 @dataclass(frozen=True)
@@ -39,14 +37,14 @@ class CheckRow:
 
 
 @dataclass(frozen=True)
-class ConformanceRun:
-    """The identity and verdict counts of one compared conformance run."""
+class ComparedRun:
+    """The identity, status and verdict counts of one compared conformance run."""
 
     label: str
     endpoint: str
     model: str
     started_at: str
-    verdict: str
+    status: str
     summary: Mapping[str, int]
 
 
@@ -54,10 +52,10 @@ class ConformanceRun:
 class ConformanceComparison:
     """Conformance runs side by side; ``runs[0]`` is the baseline."""
 
-    runs: tuple[ConformanceRun, ...]
+    runs: tuple[ComparedRun, ...]
     rows: tuple[CheckRow, ...]
 
-    def with_change(self, change: str) -> list[tuple[int, ConformanceRun, CheckRow]]:
+    def with_change(self, change: str) -> list[tuple[int, ComparedRun, CheckRow]]:
         """Every (run index, run, check) whose change against the baseline is ``change``."""
         return [
             (index, run, row)
@@ -66,7 +64,7 @@ class ConformanceComparison:
             if c == change
         ]
 
-    def regressions(self) -> list[tuple[int, ConformanceRun, CheckRow]]:
+    def regressions(self) -> list[tuple[int, ComparedRun, CheckRow]]:
         """Every newly failing (run, check)."""
         return self.with_change("newly failing")
 
@@ -80,44 +78,45 @@ def change_of(baseline: str | None, status: str | None) -> str:
     return "same" if status == baseline else "changed"
 
 
-def compare_conformance(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> ConformanceComparison:
-    """Compare conformance results (``(label, conformance.json)``; the first is the baseline)."""
+def compare_conformance(runs: Sequence[tuple[str, ConformanceRun]]) -> ConformanceComparison:
+    """Compare conformance runs, each given as ``(label, run)``; the first is the baseline."""
     if len(runs) < 2:
         raise ValueError("a comparison needs at least two runs")
-    by_run = [conformance_checks(document) for _, document in runs]
-    order: dict[str, Mapping[str, Any]] = {}
+    by_run = [{c.id: c for c in run.checks} for _, run in runs]
+    order: dict[str, CheckResult] = {}
     for checks in by_run:
         for check_id, check in checks.items():
             order.setdefault(check_id, check)
     rows = []
-    for check_id, first in sorted(order.items(), key=lambda item: str(item[1].get("group", ""))):
+    for check_id, first in sorted(order.items(), key=lambda item: item[1].group):
         found = [checks.get(check_id) for checks in by_run]
-        statuses = tuple(None if c is None else str(c.get("status", "")) for c in found)
+        statuses = tuple(None if c is None else c.status.value for c in found)
         rows.append(
             CheckRow(
                 id=check_id,
-                title=str(first.get("title", "")),
-                group=str(first.get("group", "")),
+                title=first.title,
+                group=first.group,
                 statuses=statuses,
-                messages=tuple("" if c is None else str(c.get("message", "")) for c in found),
+                messages=tuple("" if c is None else c.message for c in found),
                 changes=("baseline", *(change_of(statuses[0], s) for s in statuses[1:])),
             )
         )
     infos = tuple(
-        ConformanceRun(
+        ComparedRun(
             label=label,
-            endpoint=str(document.get("endpoint", "")),
-            model=str(document.get("model", "")),
-            started_at=str(document.get("started_at", "")),
-            verdict=str(document.get("verdict", "")),
-            summary=verdict_counts(document),
+            endpoint=run.endpoint,
+            model=run.model,
+            started_at=run.started_at,
+            status=run.status.value,
+            summary=run.counts_by_name(),
         )
-        for label, document in runs
+        for label, run in runs
     )
     return ConformanceComparison(runs=infos, rows=tuple(rows))
 
 
 def conformance_summary(comparison: ConformanceComparison) -> list[str]:
+    """A few lines per run against the baseline: counts of changes, then each change."""
     lines = []
     for index, run in enumerate(comparison.runs[1:], start=1):
         rows = {
@@ -128,6 +127,8 @@ def conformance_summary(comparison: ConformanceComparison) -> list[str]:
             f"{run.label}: {len(rows['newly failing'])} newly failing, "
             f"{len(rows['fixed'])} fixed, {len(rows['changed'])} other status changes"
         )
+        if run.status == "interrupted":
+            lines.append(f"  warning: {run.label} was interrupted; checks it did not run differ")
         for change, label in (
             ("newly failing", "NEWLY FAILING"),
             ("fixed", "fixed"),
@@ -152,5 +153,5 @@ def render_conformance_comparison(comparison: ConformanceComparison) -> str:
         bars=bars,
         newly_failing=comparison.with_change("newly failing"),
         fixed=comparison.with_change("fixed"),
-        groups=GROUPS,
+        group_titles={row.group: group_title(row.group) for row in comparison.rows},
     )

@@ -1,87 +1,94 @@
-"""The conformance page: a ``conformance.json`` document rendered as one offline HTML file.
+"""The conformance page: a :class:`ConformanceRun` rendered as one offline HTML file.
 
 The page has no external resource at all (inline CSS, an inline SVG bar of the verdict
 counts, a few lines of inline JS for the filters, and a Content-Security-Policy that forbids
-fetching anything). Every value taken
-from the document goes through Jinja2's autoescaping: evidence holds endpoint text, which is
-untrusted, and template syntax inside it is data, never evaluated.
+fetching anything). Every value taken from the run goes through Jinja2's autoescaping:
+evidence holds endpoint text, which is untrusted, and template syntax inside it is data,
+never evaluated. The banner is the run's status: green only for ``passed``; an interrupted
+run says so and lists the checks it did not run.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from chatgauge.conformance._registry import GROUPS
 from chatgauge.reports._charts import STATUS_ORDER, status_bars
 from chatgauge.reports._jinja import render
-from chatgauge.reports._render import conformance_checks, verdict_counts
+from chatgauge.results.conformance import (
+    ConformanceRun,
+    Evidence,
+    RunSettings,
+    group_title,
+)
 
 STATUSES = STATUS_ORDER
 
 
-def render_conformance_html(document: Mapping[str, Any]) -> str:
-    """The HTML page of a conformance run (the ``RunResult.to_json()`` shape)."""
-    checks = [_check_view(c) for c in conformance_checks(document).values()]
-    summary = verdict_counts(document)
-    settings = dict(document.get("settings") or {})
-    failed = summary["failed"] > 0
+@dataclass(frozen=True)
+class EvidenceView:
+    """One evidence entry as the page shows it (the request and detail as indented JSON)."""
+
+    label: str
+    status: int | None
+    request: str
+    response: str
+    raw_sse: str
+    detail: str
+
+
+def render_conformance_html(run: ConformanceRun) -> str:
+    """The HTML page of a conformance run."""
+    summary = run.counts_by_name()
+    groups = sorted({c.group for c in run.checks})
     return render(
         "conformance.html.j2",
+        run=run,
         bars=status_bars([("", summary)]),
-        endpoint=str(document.get("endpoint", "")),
-        model=str(document.get("model", "")),
-        started_at=str(document.get("started_at", "")),
-        duration_s=float(document.get("duration_s") or 0),
-        version=str(document.get("chatgauge_version", "")),
-        verdict="failed" if failed else "passed",
+        status=run.status.value,
         summary=summary,
         statuses=STATUSES,
-        checks=checks,
-        groups=[(g, GROUPS.get(g, g)) for g in sorted({c["group"] for c in checks})],
-        tiers=sorted({c["tier"] for c in checks}),
-        requests_sent=document.get("requests_sent", 0),
-        tokens_used=document.get("tokens_used", 0),
-        max_requests=settings.pop("max_requests", None),
-        max_total_tokens=settings.pop("max_total_tokens", None),
-        settings=settings,
-        internal_errors=[str(e) for e in document.get("internal_errors") or ()],
+        checks=run.checks,
+        evidence={c.id: [_evidence_view(e) for e in c.evidence] for c in run.checks},
+        group_titles={g: group_title(g) for g in {*groups, *(c[:1] for c in run.planned)}},
+        groups=[(g, group_title(g)) for g in groups],
+        tiers=sorted({c.tier.value for c in run.checks}),
+        not_run=run.not_run,
+        settings=_settings_shown(run.settings),
     )
 
 
-def _check_view(check: Mapping[str, Any]) -> dict[str, Any]:
-    group = str(check.get("group", ""))
-    return {
-        "id": str(check.get("id", "")),
-        "title": str(check.get("title", "")),
-        "group": group,
-        "group_title": GROUPS.get(group, group),
-        "tier": str(check.get("tier", "")),
-        "severity": str(check.get("severity", "")),
-        "status": str(check.get("status", "")),
-        "message": str(check.get("message", "")),
-        "rule": str(check.get("rule", "")),
-        "spec_ref": str(check.get("spec_ref", "")),
-        "evidence": [_evidence_view(e) for e in check.get("evidence") or ()],
-    }
+def _settings_shown(settings: RunSettings) -> list[tuple[str, str]]:
+    """The settings row: everything but the budget caps (shown with the budget used)."""
+    shown = settings.to_json()
+    for key in ("max_requests", "max_total_tokens"):
+        shown.pop(key)
+    return [(key, _plain(value)) for key, value in shown.items()]
 
 
-def _evidence_view(evidence: Mapping[str, Any]) -> dict[str, Any]:
-    request = evidence.get("request")
-    detail = evidence.get("detail") or {}
-    return {
-        "label": str(evidence.get("label") or "request"),
-        "status": evidence.get("status"),
-        "request": request if isinstance(request, str) else _pretty(request),
-        "response": str(evidence.get("response_excerpt") or ""),
-        "raw_sse": str(evidence.get("raw_sse") or ""),
-        "detail": _pretty(detail) if detail else "",
-    }
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def _evidence_view(evidence: Evidence) -> EvidenceView:
+    request = evidence.request
+    return EvidenceView(
+        label=evidence.label or "request",
+        status=evidence.status,
+        request=request if isinstance(request, str) else _pretty(request),
+        response=evidence.response_excerpt,
+        raw_sse=evidence.raw_sse,
+        detail=_pretty(evidence.detail) if evidence.detail else "",
+    )
 
 
 def _pretty(value: Any) -> str:
     return "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
 
 
-__all__ = ["render_conformance_html"]
+__all__ = ["EvidenceView", "render_conformance_html"]

@@ -3,19 +3,17 @@
 Rows are checks, grouped by their group (A..G) in catalogue order; columns are the runs
 (endpoint and model), in the order given; a cell is the check's status in that run, with
 its message as a tooltip, or empty when that run did not include the check. Each column
-also gets its verdict counts, drawn as a stacked bar.
+also gets its run status and verdict counts, drawn as a stacked bar.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from chatgauge.conformance._registry import GROUPS
 from chatgauge.reports._charts import STATUS_ORDER, StatusBars, status_bars
 from chatgauge.reports._jinja import render
-from chatgauge.reports._render import conformance_checks, verdict_counts
+from chatgauge.results.conformance import CheckResult, ConformanceRun, group_title
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class Column:
     endpoint: str
     model: str
     started_at: str
-    verdict: str
+    status: str
     summary: Mapping[str, int]
 
 
@@ -82,12 +80,12 @@ class Matrix:
         return sum(len(group.rows) for group in self.groups)
 
 
-def build_matrix(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Matrix:
-    """The matrix of conformance results (``(label, conformance.json document)``)."""
+def build_matrix(runs: Sequence[tuple[str, ConformanceRun]]) -> Matrix:
+    """The matrix of conformance runs, each given as ``(label, run)``."""
     if not runs:
         raise ValueError("a matrix needs at least one run")
-    by_run = [conformance_checks(document) for _, document in runs]
-    first_seen: dict[str, Mapping[str, Any]] = {}
+    by_run = [{c.id: c for c in run.checks} for _, run in runs]
+    first_seen: dict[str, CheckResult] = {}
     for checks in by_run:
         for check_id, check in checks.items():
             first_seen.setdefault(check_id, check)
@@ -99,30 +97,30 @@ def build_matrix(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> Matrix:
             cells.append(
                 MatrixCell(None, "not run")
                 if found is None
-                else MatrixCell(str(found.get("status", "")), str(found.get("message", "")))
+                else MatrixCell(found.status.value, found.message)
             )
         row = MatrixRow(
             id=check_id,
-            title=str(check.get("title", "")),
-            tier=str(check.get("tier", "")),
-            rule=str(check.get("rule", "")),
+            title=check.title,
+            tier=check.tier.value,
+            rule=check.rule,
             cells=tuple(cells),
         )
-        grouped.setdefault(str(check.get("group", "")), []).append(row)
+        grouped.setdefault(check.group, []).append(row)
     columns = tuple(
         Column(
             number=index,
             label=label,
-            endpoint=str(document.get("endpoint", "")),
-            model=str(document.get("model", "")),
-            started_at=str(document.get("started_at", "")),
-            verdict=str(document.get("verdict", "")),
-            summary=verdict_counts(document),
+            endpoint=run.endpoint,
+            model=run.model,
+            started_at=run.started_at,
+            status=run.status.value,
+            summary=run.counts_by_name(),
         )
-        for index, (label, document) in enumerate(runs, start=1)
+        for index, (label, run) in enumerate(runs, start=1)
     )
     groups = tuple(
-        MatrixGroup(group, GROUPS.get(group, group), tuple(rows))
+        MatrixGroup(group, group_title(group), tuple(rows))
         for group, rows in sorted(grouped.items())
     )
     return Matrix(columns=columns, groups=groups)

@@ -1,94 +1,58 @@
 """Reading a saved result file and rendering it with the page of its kind.
 
-A result's kind is its ``"kind"`` field when it names a known kind. Documents written
-without one are recognised by their sections: a load run has ``metrics`` and
-``throughput``, a conformance run has ``checks`` and ``summary``. Anything else is refused
-with one line saying why (:class:`ResultError`), never a traceback.
+A result is read through the results layer (:func:`chatgauge.results.parse_document`): a
+document of a registered kind becomes its typed value (``conformance.json`` a
+:class:`~chatgauge.results.conformance.ConformanceRun`), and a missing, foreign, damaged
+or other-version file is refused with one :class:`ResultError` line naming the file and the
+field. Load results are still read as plain dicts until their document kind is registered
+(recognised by their ``kind`` field, or by their ``metrics`` and ``throughput`` sections).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from chatgauge.reports._charts import STATUS_ORDER
+from chatgauge.results import ResultError, parse_document
+from chatgauge.results._files import known_kinds, read_json
+from chatgauge.results.conformance import ConformanceRun
 
 CONFORMANCE: Final = "conformance"
 LOAD: Final = "load"
 KINDS: Final = (CONFORMANCE, LOAD)
 
 
-class ResultError(ValueError):
-    """A file that is not a result chatgauge can render (message: one line)."""
-
-
 def result_kind(document: Mapping[str, Any]) -> str | None:
-    """``"conformance"``, ``"load"`` or ``None`` when the document is neither."""
+    """``"load"`` for a plain load result (its ``kind``, else its sections), else ``None``."""
     kind = document.get("kind")
-    if kind in KINDS:
-        return str(kind)
-    if kind is not None:
-        return None
-    if "metrics" in document and "throughput" in document:
+    if kind == LOAD or (kind is None and "metrics" in document and "throughput" in document):
         return LOAD
-    if "checks" in document and "summary" in document:
-        return CONFORMANCE
     return None
 
 
-def read_result(path: Path) -> tuple[str, dict[str, Any]]:
-    """``(kind, document)`` of the result saved at ``path``; :class:`ResultError` otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ResultError(f"{path}: is a directory, not a result file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultError(f"{path}: cannot read: {exc}") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(document, dict):
-        raise ResultError(f"{path}: not a chatgauge result (the JSON is not an object)")
-    kind = result_kind(document)
-    if kind is None:
-        found = document.get("kind")
-        what = f"unknown kind {found!r}" if found is not None else "no kind and no known sections"
-        raise ResultError(
-            f"{path}: not a chatgauge result ({what}); expected conformance.json or load.json"
-        )
+def read_result(path: Path) -> tuple[str, Any]:
+    """``(kind, document)`` of the result saved at ``path``; :class:`ResultError` otherwise.
+
+    The document is the typed value of its kind (a load result: its dict, see the module
+    docstring).
+    """
+    data = read_json(path)
+    if isinstance(data, dict) and LOAD not in known_kinds() and result_kind(data) == LOAD:
+        return LOAD, data
+    document = parse_document(data, path)
+    kind: str = getattr(document, "kind", "")
     return kind, document
 
 
-def conformance_checks(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The check entries of a conformance result by id, in order; malformed entries left out."""
-    checks = document.get("checks")
-    if not isinstance(checks, list):
-        return {}
-    return {str(c.get("id", "")): c for c in checks if isinstance(c, Mapping)}
-
-
-def verdict_counts(document: Mapping[str, Any]) -> dict[str, int]:
-    """Checks per status from a conformance result's summary (0 for a missing or bad count)."""
-    counts = document.get("summary")
-    if not isinstance(counts, Mapping):
-        counts = {}
-    return {
-        status: value if isinstance(value := counts.get(status), int) else 0
-        for status in STATUS_ORDER
-    }
-
-
-def render_result_html(kind: str, document: Mapping[str, Any]) -> str:
+def render_result_html(kind: str, document: Any) -> str:
     """The page of a result of ``kind`` (as returned by :func:`read_result`)."""
     # Imported on use: each page module pulls in its own templates and chart code.
     if kind == CONFORMANCE:
         from chatgauge.reports._conformance_html import render_conformance_html
 
+        if not isinstance(document, ConformanceRun):
+            raise TypeError("a conformance page renders a ConformanceRun")
         return render_conformance_html(document)
     if kind == LOAD:
         from chatgauge.reports._load_html import render_load_html
@@ -102,9 +66,7 @@ __all__ = [
     "KINDS",
     "LOAD",
     "ResultError",
-    "conformance_checks",
     "read_result",
     "render_result_html",
     "result_kind",
-    "verdict_counts",
 ]

@@ -1,14 +1,14 @@
 """The typed conformance run: what ``conformance.json`` holds, and the values inside it.
 
-Verdicts follow the conformance rules (docs/conformance-rules.md): ``passed``; ``failed``
-(a real deviation); ``warning`` (an interop hazard of tier I, or a soft rule);
+Verdicts follow the conformance rules (``docs/conformance-rules.md``): ``passed``;
+``failed`` (a real deviation); ``warning`` (an interop hazard of tier I, or a soft rule);
 ``skipped`` (the check could not judge, with its reason); ``unsupported`` (the endpoint
 refused an optional feature cleanly with one of OpenAI's own error codes).
 
-The run as a whole has a :class:`RunStatus`: ``passed`` only when no check failed;
-``failed`` when one did; ``interrupted`` when the run was stopped before it judged every
-check it meant to (Ctrl-C). (Coverage and the ``incomplete`` status belong to the run-status
-rules, see the README's status table.)
+The run as a whole has a :class:`RunStatus`: ``passed`` only when the run judged every
+check it meant to and none failed; ``failed`` when one failed; ``interrupted`` when the run
+stopped before it judged every planned check (Ctrl-C, or a document saved while the run is
+still going). An interrupted run is never reported as passed, whatever its checks say.
 """
 
 from __future__ import annotations
@@ -60,8 +60,29 @@ class RunStatus(str, Enum):
 
     PASSED = "passed"
     FAILED = "failed"
-    INCOMPLETE = "incomplete"
     INTERRUPTED = "interrupted"
+
+
+GROUPS: Final[dict[str, str]] = {
+    "A": "Request acceptance and validation",
+    "B": "Non-streamed response",
+    "C": "Usage arithmetic",
+    "D": "SSE framing",
+    "E": "Chunk semantics",
+    "F": "Errors",
+    "G": "Feature semantics",
+}
+"""The check groups: a check's id starts with its group letter (``docs/conformance-rules.md``)."""
+
+
+def group_title(group: str) -> str:
+    """The human name of a check group (the letter itself for a group this version lacks)."""
+    return GROUPS.get(group, group)
+
+
+def _about(text: str) -> dict[str, str]:
+    # A field's description in the shipped JSON Schema.
+    return {"description": text}
 
 
 @dataclass(frozen=True)
@@ -73,28 +94,38 @@ class Evidence(JsonRecord):
     CR and LF made visible; ``detail`` free-form facts (e.g. the offending chunk).
     """
 
-    label: str = ""
-    request: JsonValue = None
-    status: int | None = None
-    response_excerpt: str = ""
-    raw_sse: str = ""
-    detail: dict[str, JsonValue] = field(default_factory=dict)
+    label: str = field(default="", metadata=_about("the probe or case that was sent"))
+    request: JsonValue = field(
+        default=None, metadata=_about("the JSON request body, or the raw body as text")
+    )
+    status: int | None = field(
+        default=None, metadata=_about("HTTP status of the answer; null: no HTTP answer")
+    )
+    response_excerpt: str = field(default="", metadata=_about("start and end of the body"))
+    raw_sse: str = field(
+        default="", metadata=_about("start and end of the raw stream, CR and LF made visible")
+    )
+    detail: dict[str, JsonValue] = field(
+        default_factory=dict, metadata=_about("facts the check found (e.g. the chunk)")
+    )
 
 
 @dataclass(frozen=True)
 class CheckResult(JsonRecord):
     """The outcome of one check against one endpoint."""
 
-    id: str
+    id: str = field(metadata=_about("stable check id, e.g. D3-done-last"))
     title: str
-    group: str
-    tier: Tier
+    group: str = field(metadata=_about("the group letter A-G: the id's first character"))
+    tier: Tier = field(metadata=_about("S spec-literal, C de-facto, I interop hazard"))
     severity: Severity
-    status: Status
-    message: str
-    rule: str
-    spec_ref: str
-    evidence: tuple[Evidence, ...] = ()
+    status: Status = field(metadata=_about("the check's verdict"))
+    message: str = field(metadata=_about("why the verdict: what was found"))
+    rule: str = field(metadata=_about("the rule the check enforces"))
+    spec_ref: str = field(metadata=_about("where in the OpenAI spec the rule comes from"))
+    evidence: tuple[Evidence, ...] = field(
+        default=(), metadata=_about("the exchanges that decided a verdict other than passed")
+    )
 
     @property
     def internal_error(self) -> bool:
@@ -109,20 +140,24 @@ INTERNAL_ERROR_PREFIX: Final = "chatgauge internal error"
 class RunSettings(JsonRecord):
     """How the endpoint was judged: the same shape whoever ran the checks.
 
-    ``runner`` is ``"cli"`` (``chatgauge check``, the demo, the Python API) or
-    ``"pytest"`` (the plugin); the caps are per process (per xdist worker under pytest).
+    ``runner`` is ``"cli"`` (``chatgauge check`` and ``chatgauge demo``), ``"api"``
+    (:func:`chatgauge.run_conformance` called from Python) or ``"pytest"`` (the plugin,
+    where the caps hold per test process, i.e. per xdist worker).
     """
 
     runner: Literal["cli", "pytest", "api"] = "api"
-    strict: bool = False
-    auth_required: bool = False
-    examples: int = 12
+    strict: bool = field(default=False, metadata=_about("spec-literal schema tier"))
+    auth_required: bool = field(
+        default=False, metadata=_about("a key was given, so requests without one must fail")
+    )
+    examples: int = field(default=12, metadata=_about("Hypothesis examples per property"))
     derandomize: bool = False
-    max_tokens: int = 16
-    max_requests: int = 400
-    max_total_tokens: int = 40_000
+    max_tokens: int = field(default=16, metadata=_about("max_tokens of each request"))
+    max_requests: int = field(default=400, metadata=_about("cap on requests sent"))
+    max_total_tokens: int = field(default=40_000, metadata=_about("cap on tokens used"))
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    verify_tls: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,33 +173,63 @@ class ConformanceRun(JsonRecord):
     """A conformance run against one endpoint: the document ``conformance.json`` holds.
 
     ``summary`` counts checks per verdict (every verdict present, zeros included);
-    ``status`` is the run's verdict; ``requests_sent`` and ``tokens_used`` are what the
-    run cost; ``internal_errors`` lists checks that broke inside chatgauge.
+    ``status`` is the run's verdict; ``planned`` lists the ids of the checks the run meant
+    to judge (those of an interrupted run missing from ``checks`` were not run);
+    ``requests_sent`` and ``tokens_used`` are what the run cost; ``internal_errors`` lists
+    checks that broke inside chatgauge.
     """
 
-    endpoint: str
+    endpoint: str = field(metadata=_about("the base URL, incl. the API prefix"))
     model: str
-    started_at: str
+    started_at: str = field(metadata=_about("UTC, ISO 8601"))
     tool: ToolInfo
     settings: RunSettings
-    status: RunStatus
-    checks: tuple[CheckResult, ...] = ()
-    summary: dict[str, int] = field(default_factory=dict)
+    status: RunStatus = field(
+        metadata=_about("passed, failed, or interrupted (stopped before every planned check)")
+    )
+    checks: tuple[CheckResult, ...] = field(default=(), metadata=_about("in catalogue order"))
+    planned: tuple[str, ...] = field(
+        default=(), metadata=_about("ids of the checks the run meant to judge")
+    )
+    summary: dict[str, int] = field(
+        default_factory=dict, metadata=_about("checks per verdict, zeros included")
+    )
     duration_s: float = 0.0
     requests_sent: int = 0
-    tokens_used: int = 0
-    internal_errors: tuple[str, ...] = ()
+    tokens_used: int = field(
+        default=0, metadata=_about("from usage where reported, else estimated")
+    )
+    internal_errors: tuple[str, ...] = field(
+        default=(), metadata=_about("checks that broke inside chatgauge (reported as skipped)")
+    )
     kind: Literal["conformance"] = KIND
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = field(
+        default=SCHEMA_VERSION, metadata=_about("version of this document's shape")
+    )
 
     @property
     def failed(self) -> bool:
         """Whether any check failed."""
         return any(r.status is Status.FAILED for r in self.checks)
 
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run stopped before it judged every planned check."""
+        return self.status is RunStatus.INTERRUPTED
+
+    @property
+    def not_run(self) -> tuple[str, ...]:
+        """The planned checks that have no result (on an interrupted run)."""
+        done = {r.id for r in self.checks}
+        return tuple(check_id for check_id in self.planned if check_id not in done)
+
     def counts(self) -> dict[Status, int]:
         """Checks per verdict, computed from the checks (every verdict, zeros included)."""
         return _counts(self.checks)
+
+    def counts_by_name(self) -> dict[str, int]:
+        """:meth:`counts` keyed by the verdicts' names (``"failed"``, ...)."""
+        return {s.value: n for s, n in _counts(self.checks).items()}
 
     def with_results(
         self,
@@ -174,11 +239,21 @@ class ConformanceRun(JsonRecord):
         **changes: Any,
     ) -> ConformanceRun:
         """A copy holding ``checks`` (with the summary, internal errors and, unless given,
-        the status that follow from them) and any other field ``changes``."""
+        the status that follow from them) and any other field ``changes``.
+
+        The status that follows is ``interrupted`` when a planned check has no result (an
+        unfinished run has no final verdict, whatever its checks say so far), else
+        ``failed`` when a check failed, else ``passed``.
+        """
         summary = {s.value: n for s, n in _counts(checks).items()}
         if status is None:
-            failed = any(r.status is Status.FAILED for r in checks)
-            status = RunStatus.FAILED if failed else RunStatus.PASSED
+            planned = changes.get("planned", self.planned)
+            if set(planned) - {r.id for r in checks}:
+                status = RunStatus.INTERRUPTED
+            elif any(r.status is Status.FAILED for r in checks):
+                status = RunStatus.FAILED
+            else:
+                status = RunStatus.PASSED
         return replace(
             self,
             checks=checks,
@@ -197,6 +272,7 @@ def _counts(checks: tuple[CheckResult, ...]) -> dict[Status, int]:
 register_kind(KIND, SCHEMA_VERSION, ConformanceRun)
 
 __all__ = [
+    "GROUPS",
     "HTML_NAME",
     "INTERNAL_ERROR_PREFIX",
     "JSON_NAME",
@@ -212,4 +288,5 @@ __all__ = [
     "Status",
     "Tier",
     "ToolInfo",
+    "group_title",
 ]

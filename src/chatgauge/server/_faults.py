@@ -3,7 +3,7 @@
 This is the one place that names them. Code paths ask ``Fault.X in faults`` with these
 constants, never with a literal string, and :data:`FAULTS` / :data:`FRAMINGS` describe each
 one in a line (shown by ``chatgauge serve --list-faults``). A fault breaks exactly one rule of
-``conformance-rules.md`` (its id leads the description); everything else stays faithful. A
+``docs/conformance-rules.md`` (its id leads the description); everything else stays faithful. A
 framing is valid but unusual SSE or JSON that a conformant client must accept: it is never a
 fault.
 """

@@ -1,4 +1,4 @@
-"""The check catalogue, one module per group of the conformance rules.
+"""The check catalogue, one module per group (A-G) of ``docs/conformance-rules.md``.
 
 Importing this package registers every check (see ``_registry.check``).
 """

@@ -21,6 +21,7 @@ from hypothesis.errors import HypothesisException
 
 from chatgauge._models import ChatCase, ChatExchange
 from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._hypothesis_home import chatgauge_storage
 from chatgauge.conformance._inspect import choice_chunks, error_code, excerpt, is_clean_refusal
 from chatgauge.conformance._registry import check
 from chatgauge.conformance._results import (
@@ -222,7 +223,8 @@ def run_property(
     )
     test: Callable[[], None] = profile(given(strategy)(attempt))
     # The failure (the last one Hypothesis replayed: the minimal one) is kept in run.failure.
-    with suppress(_PropertyFailure, HypothesisException):
+    # Hypothesis's caches go to chatgauge's own directory, never the user's working one.
+    with chatgauge_storage(), suppress(_PropertyFailure, HypothesisException):
         test()
     return run
 

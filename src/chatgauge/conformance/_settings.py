@@ -1,0 +1,153 @@
+"""The settings of a conformance run: one value for the CLI, the plugin and the Python API.
+
+:class:`ConformanceSettings` holds what the user chose (endpoint, key, model, how strictly
+and how much to judge, where to write); it derives what the parts below need: the client
+configuration, the checks' :class:`~chatgauge.conformance._context.Settings`, a fresh
+:class:`~chatgauge.conformance._budget.Budget`, the selected checks and the
+:class:`~chatgauge.results.conformance.RunSettings` recorded in ``conformance.json``. A
+setting that makes the run impossible raises :class:`ConfigurationError` with one line
+that says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from chatgauge._client import ClientConfig
+from chatgauge._options import split_list
+from chatgauge._secret import Secret, redact
+from chatgauge.conformance._budget import (
+    DEFAULT_MAX_REQUESTS,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MAX_TOTAL_TOKENS,
+    Budget,
+)
+from chatgauge.conformance._context import DEFAULT_EXAMPLES, Settings
+from chatgauge.conformance._registry import Check, all_checks, select_checks
+from chatgauge.results.conformance import RunSettings
+
+Runner = Literal["cli", "pytest", "api"]
+
+
+class ConfigurationError(ValueError):
+    """Settings a conformance run cannot start with (message: one line, what to do)."""
+
+
+def _patterns(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return split_list(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(p for item in value for p in split_list(str(item)))
+    raise TypeError(f"expected check patterns as a string or a list, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ConformanceSettings:
+    """What to check and how: the input of :func:`chatgauge.run_conformance`.
+
+    ``base_url`` includes the API prefix (``http://127.0.0.1:8000/v1``). ``api_key``
+    (a :class:`~chatgauge.Secret` or a string, kept as a ``Secret``) is sent as a bearer
+    token; given one, the endpoint is expected to refuse requests without it. ``select``
+    and ``ignore`` take check ids, rule numbers (``B2``) or group letters (``D``), as a
+    tuple or a comma-separated string. ``max_requests`` and ``max_total_tokens`` cap what
+    the run may spend; ``examples`` is the number of Hypothesis examples per property,
+    ``derandomize`` makes them reproducible. ``report_dir``, when set, receives
+    ``conformance.json`` (rewritten after every check), ``conformance.html`` and
+    ``conformance.junit.xml``.
+    """
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: Secret | str | None = None
+    strict: bool = False
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    max_requests: int = DEFAULT_MAX_REQUESTS
+    max_total_tokens: int = DEFAULT_MAX_TOTAL_TOKENS
+    examples: int = DEFAULT_EXAMPLES
+    derandomize: bool = False
+    insecure: bool = False
+    report_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Frozen: normalise through object.__setattr__, once, before anyone reads them. A
+        # key given as text becomes a Secret here, so no repr ever shows it.
+        if isinstance(self.api_key, str):
+            object.__setattr__(self, "api_key", Secret(self.api_key) if self.api_key else None)
+        object.__setattr__(self, "select", _patterns(self.select))
+        object.__setattr__(self, "ignore", _patterns(self.ignore))
+        if self.report_dir is not None:  # a str is welcome too
+            object.__setattr__(self, "report_dir", Path(self.report_dir))
+
+    @property
+    def secret(self) -> Secret | None:
+        """The API key (``None`` without one)."""
+        key = self.api_key
+        return key if isinstance(key, Secret) and key else None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> ConformanceSettings:
+        """Settings from resolved option values by name (extra names are ignored)."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def client_config(self) -> ClientConfig:
+        """The endpoint's client configuration; :class:`ConfigurationError` when the base
+        URL is missing or not usable."""
+        if not self.base_url:
+            raise ConfigurationError("no endpoint: pass --base-url URL or set OPENAI_BASE_URL")
+        try:
+            return ClientConfig(
+                base_url=self.base_url, api_key=self.secret, verify_tls=not self.insecure
+            )
+        except ValueError as exc:
+            raise ConfigurationError(redact(str(exc), self.secret)) from None
+
+    def check_settings(self) -> Settings:
+        """What the checks judge by; :class:`ConfigurationError` without a model."""
+        if not self.model:
+            raise ConfigurationError("no model: pass --model NAME")
+        return Settings(
+            model=self.model,
+            auth_required=self.secret is not None,
+            strict=self.strict,
+            examples=self.examples,
+            derandomize=self.derandomize,
+        )
+
+    def budget(self) -> Budget:
+        """A fresh budget with the configured caps."""
+        return Budget(max_requests=self.max_requests, max_tokens=self.max_total_tokens)
+
+    def selected_checks(self) -> list[Check]:
+        """The catalogue after ``select`` and ``ignore``; :class:`ConfigurationError` for
+        an unknown pattern or an empty selection."""
+        try:
+            checks = select_checks(all_checks(), self.select, self.ignore)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if not checks:
+            raise ConfigurationError("no check to run (the selection is empty)")
+        return checks
+
+    def run_settings(self, runner: Runner) -> RunSettings:
+        """The settings recorded in ``conformance.json`` (never the key itself)."""
+        return RunSettings(
+            runner=runner,
+            strict=self.strict,
+            auth_required=self.secret is not None,
+            examples=self.examples,
+            derandomize=self.derandomize,
+            max_tokens=DEFAULT_MAX_TOKENS,
+            max_requests=self.max_requests,
+            max_total_tokens=self.max_total_tokens,
+            select=self.select,
+            ignore=self.ignore,
+            verify_tls=not self.insecure,
+        )
+
+
+__all__ = ["ConfigurationError", "ConformanceSettings", "Runner"]
