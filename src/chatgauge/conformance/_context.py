@@ -18,7 +18,7 @@ from chatgauge.conformance._inspect import (
     total_tokens,
     visible_bytes,
 )
-from chatgauge.conformance._results import CheckSkipped, CheckUnsupported, Evidence
+from chatgauge.conformance._results import CheckSkipped, CheckUnsupported, Evidence, SkipKind
 
 Sender = Callable[[ChatCase], ChatExchange]
 
@@ -64,7 +64,7 @@ class CheckContext:
         try:
             self.budget.reserve_request()
         except BudgetExhausted as exc:
-            raise CheckSkipped(f"budget exhausted: {exc}") from None
+            raise CheckSkipped(f"budget exhausted: {exc}", kind=SkipKind.RUN) from None
         exchange = self.send_case(case)
         self.budget.add_tokens(total_tokens(exchange))
         self.exchanges.append(exchange)

@@ -16,6 +16,7 @@ from chatgauge.results.conformance import (
     CheckResult,
     Evidence,
     Severity,
+    SkipKind,
     Status,
     Tier,
 )
@@ -45,9 +46,15 @@ class CheckWarning(CheckOutcome):
 
 
 class CheckSkipped(CheckOutcome):
-    """The check could not be judged: its precondition was not met."""
+    """The check could not be judged; ``kind`` says why (see :class:`SkipKind`)."""
 
     status = Status.SKIPPED
+
+    def __init__(
+        self, message: str, *evidence: Evidence, kind: SkipKind = SkipKind.ENDPOINT
+    ) -> None:
+        super().__init__(message, *evidence)
+        self.kind = kind
 
 
 class CheckUnsupported(CheckOutcome):
@@ -65,6 +72,7 @@ __all__ = [
     "CheckWarning",
     "Evidence",
     "Severity",
+    "SkipKind",
     "Status",
     "Tier",
 ]

@@ -20,6 +20,8 @@ from chatgauge.conformance._registry import Check
 from chatgauge.conformance._results import (
     CheckOutcome,
     CheckResult,
+    CheckSkipped,
+    SkipKind,
     Status,
     Tier,
 )
@@ -63,14 +65,18 @@ def new_run(
 def run_check(ctx: CheckContext, check: Check) -> CheckResult:
     """Run one check and turn its outcome into a result."""
     evidence: tuple[Any, ...] = ()
+    skip_kind: SkipKind | None = None
     try:
         note = check.func(ctx)
         status, message = Status.PASSED, note or "the rule holds"
+    except CheckSkipped as outcome:
+        status, message, evidence = outcome.status, outcome.message, outcome.evidence
+        skip_kind = outcome.kind
     except CheckOutcome as outcome:
         status, message, evidence = outcome.status, outcome.message, outcome.evidence
     except Exception as exc:  # a check bug must not become a verdict
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        status = Status.SKIPPED
+        status, skip_kind = Status.SKIPPED, SkipKind.INTERNAL
         message = (
             f"{INTERNAL_ERROR_PREFIX}: {type(exc).__name__}: {exc} "
             f"({where.filename.rsplit('/', 1)[-1]}:{where.lineno})"
@@ -88,6 +94,7 @@ def run_check(ctx: CheckContext, check: Check) -> CheckResult:
         rule=check.rule,
         spec_ref=check.spec_ref,
         evidence=evidence,
+        skip_kind=skip_kind,
     )
 
 

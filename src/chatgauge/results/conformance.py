@@ -110,6 +110,23 @@ class Evidence(JsonRecord):
     )
 
 
+class SkipKind(str, Enum):
+    """Why a check could not judge, which decides what a skip means for the run.
+
+    ``capability``: an optional feature the endpoint does not offer; ``not_applicable``: the
+    rule does not apply to this configuration or to what this endpoint answered (no key
+    given, no 429 ever seen); ``endpoint``: the endpoint's answer to a probe made judging
+    impossible and another check judges that answer; ``run``: the run itself could not
+    judge (budget, rate limit, timeout, transport); ``internal``: a chatgauge bug.
+    """
+
+    CAPABILITY = "capability"
+    NOT_APPLICABLE = "not_applicable"
+    ENDPOINT = "endpoint"
+    RUN = "run"
+    INTERNAL = "internal"
+
+
 @dataclass(frozen=True)
 class CheckResult(JsonRecord):
     """The outcome of one check against one endpoint."""
@@ -125,6 +142,9 @@ class CheckResult(JsonRecord):
     spec_ref: str = field(metadata=_about("where in the OpenAI spec the rule comes from"))
     evidence: tuple[Evidence, ...] = field(
         default=(), metadata=_about("the exchanges that decided a verdict other than passed")
+    )
+    skip_kind: SkipKind | None = field(
+        default=None, metadata=_about("why a skipped check could not judge; null otherwise")
     )
 
     @property
@@ -285,6 +305,7 @@ __all__ = [
     "RunSettings",
     "RunStatus",
     "Severity",
+    "SkipKind",
     "Status",
     "Tier",
     "ToolInfo",

@@ -28,6 +28,7 @@ from chatgauge.conformance._results import (
     CheckFailed,
     CheckSkipped,
     Severity,
+    SkipKind,
     Tier,
 )
 from chatgauge.conformance.strategies import (
@@ -241,7 +242,7 @@ def property_verdict(ctx: CheckContext, run: PropertyRun, what: str) -> str:
             ctx.evidence(exchange, problem=problem, requests_sent=run.sent),
         )
     if run.sent == 0:
-        raise CheckSkipped(f"no {what} could be sent (budget exhausted)")
+        raise CheckSkipped(f"no {what} could be sent (budget exhausted)", kind=SkipKind.RUN)
     budget = "; stopped early: budget exhausted" if run.budget_exhausted else ""
     return f"{run.sent} {what}s were answered as the rule requires{budget}{notes}"
 
@@ -388,7 +389,9 @@ def random_invalid_requests_rejected(ctx: CheckContext) -> str | None:
 
 def _rate_limited(exchange: ChatExchange) -> None:
     if exchange.status == 429:
-        raise CheckSkipped("the probe was rate limited (429)", CheckContext.evidence(exchange))
+        raise CheckSkipped(
+            "the probe was rate limited (429)", CheckContext.evidence(exchange), kind=SkipKind.RUN
+        )
 
 
 def _no_answer(ctx: CheckContext, exchange: ChatExchange) -> None:
@@ -426,7 +429,9 @@ def unknown_model_rejected(ctx: CheckContext) -> str | None:
 
 def _auth_refused(ctx: CheckContext, probe: str, what: str) -> str:
     if not ctx.settings.auth_required:
-        raise CheckSkipped("endpoint configured as open (no API key given)")
+        raise CheckSkipped(
+            "endpoint configured as open (no API key given)", kind=SkipKind.NOT_APPLICABLE
+        )
     exchange = ctx.probe(probe)
     _no_answer(ctx, exchange)
     _rate_limited(exchange)
