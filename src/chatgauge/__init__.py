@@ -5,6 +5,9 @@ from chatgauge._models import ChatCase, ChatExchange, TimedEvent
 from chatgauge._secret import Secret
 from chatgauge._sse import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
 from chatgauge._version import __version__
+from chatgauge.loadtests._launch import run_load
+from chatgauge.loadtests._settings import LoadSettings
+from chatgauge.results.load import LoadReport
 
 __all__ = [
     "ChatCase",
@@ -13,10 +16,13 @@ __all__ = [
     "ClientConfig",
     "EndpointError",
     "FramingFacts",
+    "LoadReport",
+    "LoadSettings",
     "SSEDecodeError",
     "SSEDecoder",
     "SSEEvent",
     "Secret",
     "TimedEvent",
     "__version__",
+    "run_load",
 ]

@@ -191,14 +191,14 @@ def _guarded(paths: Sequence[Path], step: Callable[[], T]) -> T:
         ) from None
 
 
-def _read(path: Path) -> tuple[str, dict[str, Any]]:
+def _read(path: Path) -> tuple[str, Any]:
     try:
         return read_result(path)
     except ResultError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _read_same_kind(paths: Sequence[Path]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+def _read_same_kind(paths: Sequence[Path]) -> tuple[str, list[tuple[str, Any]]]:
     """The kind shared by every file and ``(label, document)`` per file."""
     read = [(path, *_read(path)) for path in paths]
     kinds = {kind for _, kind, _ in read}

@@ -3,7 +3,9 @@
 A result's kind is its ``"kind"`` field when it names a known kind. Documents written
 without one are recognised by their sections: a load run has ``metrics`` and
 ``throughput``, a conformance run has ``checks`` and ``summary``. Anything else is refused
-with one line saying why (:class:`ResultError`), never a traceback.
+with one line saying why (:class:`ResultError`), never a traceback. A load result is read as
+the typed :class:`~chatgauge.results.load.LoadReport` (one line naming the file and the
+field when it is of another version or damaged).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from chatgauge.reports._charts import STATUS_ORDER
+from chatgauge.results import ResultError as DocumentFileError
+from chatgauge.results import parse_document
+from chatgauge.results.load import LoadReport
 
 CONFORMANCE: Final = "conformance"
 LOAD: Final = "load"
@@ -38,8 +43,9 @@ def result_kind(document: Mapping[str, Any]) -> str | None:
     return None
 
 
-def read_result(path: Path) -> tuple[str, dict[str, Any]]:
-    """``(kind, document)`` of the result saved at ``path``; :class:`ResultError` otherwise."""
+def read_result(path: Path) -> tuple[str, Any]:
+    """``(kind, document)`` of the result saved at ``path`` (a :class:`LoadReport` for a load
+    run, the JSON object for a conformance run); :class:`ResultError` otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -61,7 +67,20 @@ def read_result(path: Path) -> tuple[str, dict[str, Any]]:
         raise ResultError(
             f"{path}: not a chatgauge result ({what}); expected conformance.json or load.json"
         )
+    if kind == LOAD:
+        return kind, read_load(document, path)
     return kind, document
+
+
+def read_load(document: Any, path: Path | str) -> LoadReport:
+    """The typed load run a parsed ``load.json`` holds; :class:`ResultError` otherwise."""
+    try:
+        report = parse_document(document, path)
+    except DocumentFileError as exc:
+        raise ResultError(str(exc)) from None
+    if not isinstance(report, LoadReport):
+        raise ResultError(f"{path}: not a load result")
+    return report
 
 
 def conformance_checks(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -83,7 +102,7 @@ def verdict_counts(document: Mapping[str, Any]) -> dict[str, int]:
     }
 
 
-def render_result_html(kind: str, document: Mapping[str, Any]) -> str:
+def render_result_html(kind: str, document: Any) -> str:
     """The page of a result of ``kind`` (as returned by :func:`read_result`)."""
     # Imported on use: each page module pulls in its own templates and chart code.
     if kind == CONFORMANCE:
@@ -93,7 +112,7 @@ def render_result_html(kind: str, document: Mapping[str, Any]) -> str:
     if kind == LOAD:
         from chatgauge.reports._load_html import render_load_html
 
-        return render_load_html(dict(document))
+        return render_load_html(document)
     raise ValueError(f"unknown result kind {kind!r}")
 
 
@@ -103,6 +122,7 @@ __all__ = [
     "LOAD",
     "ResultError",
     "conformance_checks",
+    "read_load",
     "read_result",
     "render_result_html",
     "result_kind",
