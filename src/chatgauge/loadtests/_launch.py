@@ -76,6 +76,11 @@ def run_load(settings: LoadSettings) -> LoadReport:
     directory = _directory(settings.report_dir)
     try:
         return _run_child(settings, directory)
+    except LoadInterrupted as interrupted:
+        if keep:
+            raise
+        # The results so far are in .report; the temporary file goes with its directory.
+        raise LoadInterrupted(interrupted.report, None) from None
     finally:
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)

@@ -82,7 +82,7 @@ class LoadSettings:
     stream: bool = True
     verify_tls: bool = True
     timeout_s: float = DEFAULT_TIMEOUT_S
-    slos: Mapping[str, float] = field(default_factory=dict)
+    slos: Mapping[str, float] = field(default_factory=dict, hash=False)
     report_dir: Path | None = None
     progress: bool = False
 
