@@ -1,6 +1,7 @@
 """chatgauge: conformance and load testing for OpenAI-compatible chat-completions endpoints."""
 
 from chatgauge._client import ChatClient, ClientConfig, EndpointError
+from chatgauge._limits import LimitExceeded, Limits
 from chatgauge._models import ChatCase, ChatExchange, TimedEvent
 from chatgauge._secret import Secret
 from chatgauge._sse import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
@@ -16,6 +17,8 @@ __all__ = [
     "ClientConfig",
     "EndpointError",
     "FramingFacts",
+    "LimitExceeded",
+    "Limits",
     "LoadReport",
     "LoadSettings",
     "SSEDecodeError",

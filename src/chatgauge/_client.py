@@ -1,10 +1,17 @@
 """The timed client: sends a :class:`ChatCase`, records a :class:`ChatExchange`.
 
-Every byte of the response body is kept as it came off the wire (``Accept-Encoding:
-identity`` and httpx's ``iter_raw``, so nothing is decompressed or re-split), and each
-dispatched SSE event is stamped with ``time.perf_counter_ns()`` taken once per read, right
-after that read returned. Transport failures never raise: they come back as an exchange
-with ``error_kind`` set, holding whatever had arrived until then.
+The response body is read as it came off the wire (``Accept-Encoding: identity`` and
+httpx's ``iter_raw``, so nothing is decompressed or re-split), and each dispatched SSE event
+is stamped with ``time.perf_counter_ns()`` taken once per read, right after that read
+returned. Transport failures never raise: they come back as an exchange with
+``error_kind`` set, holding whatever had arrived until then.
+
+Every request is held to the config's :class:`~chatgauge._limits.Limits` (a total deadline
+on top of the read timeout, caps on the body, events, lines, interim responses and heads,
+see :mod:`chatgauge._transport`), and what the exchange keeps is bounded: the body whole up
+to ``keep_body_bytes``, else its head and tail with its size and SHA-256; the first and last
+events. A crossed bound ends the request at once, as ``error_kind`` ``limit`` (or
+``timeout`` for the deadline) with ``ChatExchange.limit`` naming it.
 """
 
 from __future__ import annotations
@@ -19,9 +26,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chatgauge._bounded import BodyKeeper, HeadTailKeeper
+from chatgauge._limits import LimitExceeded, LimitName, Limits, body_message, events_message
 from chatgauge._models import ChatCase, ChatExchange, TimedEvent
 from chatgauge._secret import Secret, redact
 from chatgauge._sse import FramingFacts, SSEDecodeError, SSEDecoder, SSEEvent
+from chatgauge._transport import BoundedTransport
 from chatgauge._version import __version__
 
 EventCallback = Callable[[TimedEvent], None]
@@ -38,10 +48,12 @@ class ClientConfig:
     ``http://127.0.0.1:8000/v1``), and requests go to ``{base_url}/chat/completions``. It
     must be an http(s) URL with a host and without credentials, query or fragment; a
     trailing slash is dropped. ``read_timeout_s`` bounds the gap between two reads, not the
-    whole response, so a long stream that keeps delivering never times out. TLS
-    certificates are verified unless ``verify_tls`` is explicitly false.
-    ``extra_headers`` go with every request; they are left out of the repr because
-    gateways often carry credentials in custom headers.
+    whole response; ``limits.total_timeout_s`` bounds the whole response, and the other
+    :class:`~chatgauge._limits.Limits` what the endpoint may send and what an exchange
+    keeps (the defaults never bind on a working endpoint). TLS certificates are verified
+    unless ``verify_tls`` is explicitly false. ``extra_headers`` go with every request;
+    they are left out of the repr because gateways often carry credentials in custom
+    headers.
     """
 
     base_url: str
@@ -50,6 +62,7 @@ class ClientConfig:
     read_timeout_s: float = 60.0
     verify_tls: bool = True
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", _normalise_base_url(self.base_url))
@@ -70,6 +83,7 @@ class ClientConfig:
         read_timeout_s: float = 60.0,
         verify_tls: bool = True,
         extra_headers: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         """Build a config, taking a missing base URL or key from the environment.
@@ -91,6 +105,7 @@ class ClientConfig:
             read_timeout_s=read_timeout_s,
             verify_tls=verify_tls,
             extra_headers=dict(extra_headers or {}),
+            limits=limits or Limits(),
         )
 
 
@@ -136,14 +151,15 @@ class ChatClient:
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
         self.ssl_context = httpx.create_ssl_context(verify=config.verify_tls, trust_env=False)
+        self._transport = BoundedTransport(self.ssl_context)
         self._http = httpx.Client(
+            transport=self._transport,
             timeout=httpx.Timeout(
                 connect=config.connect_timeout_s,
                 read=config.read_timeout_s,
                 write=config.read_timeout_s,
                 pool=config.connect_timeout_s,
             ),
-            verify=self.ssl_context,
             follow_redirects=False,
             trust_env=False,
             headers={
@@ -177,7 +193,8 @@ class ChatClient:
         The body is decoded as SSE when the case asks for a stream or the response says
         ``text/event-stream``; otherwise the whole body is kept in ``raw`` only.
         ``on_event`` sees each event as soon as it is stamped (to show a stream live); it
-        runs between two reads, so it must be quick or it delays the next stamp.
+        runs between two reads, so it must be quick or it delays the next stamp. It sees
+        every event, also those the exchange does not keep.
         """
         headers = httpx.Headers({"Content-Type": "application/json", **self._auth_headers(case)})
         headers.update(case.headers)  # replaces by name, whatever the letter case
@@ -240,23 +257,29 @@ class ChatClient:
         self, request: httpx.Request, case: ChatCase, on_event: EventCallback | None = None
     ) -> tuple[ChatExchange, bool]:
         """The exchange, and whether it went over a connection kept alive from before."""
-        recorder = _Recorder(case, str(request.url), on_event)
+        limits = self.config.limits
+        recorder = _Recorder(case, str(request.url), on_event, limits)
         decoder: SSEDecoder | None = None
         # httpcore calls the trace hook just before it writes the request headers, i.e.
         # after any connect / TLS handshake: the latest possible send stamp.
         request.extensions["trace"] = recorder.on_trace
         recorder.t_send_ns = time.perf_counter_ns()
         try:
-            response = self._http.send(request, stream=True)
-            try:
-                recorder.on_headers(response)
-                decoder = SSEDecoder() if case.stream or recorder.is_event_stream() else None
-                # iter_raw: the body undecoded, one piece per read of the transport.
-                for piece in response.iter_raw():
-                    recorder.on_read(piece, decoder)
-                recorder.on_eof(decoder)
-            finally:
-                response.close()
+            with self._transport.budget(limits, case.total_timeout_s):
+                response = self._http.send(request, stream=True)
+                try:
+                    recorder.on_headers(response)
+                    if case.stream or recorder.is_event_stream():
+                        decoder = SSEDecoder(max_line_bytes=limits.max_line_bytes)
+                    # iter_raw: the body undecoded, one piece per read of the transport.
+                    for piece in response.iter_raw():
+                        recorder.on_read(piece, decoder)
+                    recorder.on_eof(decoder)
+                finally:
+                    response.close()
+        except LimitExceeded as exc:
+            # Before SSEDecodeError: a line over the limit is both.
+            recorder.fail(exc.kind, exc, limit=exc.limit)
         except httpx.TimeoutException as exc:
             recorder.fail("timeout", exc)
         except httpx.NetworkError as exc:
@@ -281,21 +304,28 @@ def _no_answer(exchange: ChatExchange) -> bool:
 class _Recorder:
     """Collects the stamps, bytes and events of one exchange as they happen."""
 
-    def __init__(self, case: ChatCase, url: str, on_event: EventCallback | None) -> None:
+    def __init__(
+        self, case: ChatCase, url: str, on_event: EventCallback | None, limits: Limits
+    ) -> None:
         self.case = case
         self.url = url
         self._on_event = on_event
+        self._limits = limits
         self.t_send_ns = 0
         self._traced_send_ns: int | None = None
         self.t_headers_ns: int | None = None
         self.t_done_ns = 0
         self.status: int | None = None
         self.headers: dict[str, str] = {}
-        self.pieces: list[bytes] = []
-        self.events: list[TimedEvent] = []
+        self.body = BodyKeeper(limits.keep_body_bytes, limits.excerpt_bytes)
+        self.reads: HeadTailKeeper[int] = HeadTailKeeper(limits.keep_events, 0)
+        self.events: HeadTailKeeper[TimedEvent] = HeadTailKeeper(
+            limits.keep_events, limits.keep_tail_events
+        )
         self.framing: FramingFacts | None = None
         self.error_kind: str | None = None
         self.error: str | None = None
+        self.limit: LimitName | None = None
         self.connected = False  # a new TCP connection was opened for this request
 
     def on_trace(self, name: str, info: Mapping[str, Any]) -> None:
@@ -309,6 +339,16 @@ class _Recorder:
         self.status = response.status_code
         # Names lower-cased; a repeated header is folded into one comma-joined value.
         self.headers = dict(response.headers.items())
+        announced = self.headers.get("content-length", "")
+        if (
+            announced.isascii()
+            and announced.isdigit()
+            and (len(announced) > 19 or int(announced) > self._limits.max_body_bytes)
+        ):
+            # No need to read the first 16 MiB of an answer announced to be longer.
+            raise LimitExceeded(
+                "max_body_bytes", f"{body_message(self._limits)} (Content-Length {announced})"
+            )
 
     def is_event_stream(self) -> bool:
         media_type = self.headers.get("content-type", "").split(";")[0]
@@ -316,8 +356,12 @@ class _Recorder:
 
     def on_read(self, piece: bytes, decoder: SSEDecoder | None) -> None:
         arrived_ns = time.perf_counter_ns()
-        read_index = len(self.pieces)
-        self.pieces.append(piece)
+        read_index = self.reads.count
+        self.reads.add(len(piece))
+        body = self.body
+        body.add(piece)
+        if body.size > self._limits.max_body_bytes:
+            raise LimitExceeded("max_body_bytes", body_message(self._limits))
         if decoder is not None:
             self._stamp(decoder.feed(piece), arrived_ns, read_index)
 
@@ -325,20 +369,27 @@ class _Recorder:
         self.t_done_ns = time.perf_counter_ns()
         if decoder is not None:
             # Events completed only by EOF belong to the last read.
-            self._stamp(decoder.close(), self.t_done_ns, max(len(self.pieces) - 1, 0))
+            self._stamp(decoder.close(), self.t_done_ns, max(self.reads.count - 1, 0))
             self.framing = decoder.facts
 
     def _stamp(self, events: list[SSEEvent], arrived_ns: int, read_index: int) -> None:
+        kept = self.events
         for event in events:
             timed = TimedEvent(event, arrived_ns, read_index)
-            self.events.append(timed)
+            kept.add(timed)
+            if kept.count > self._limits.max_events:
+                raise LimitExceeded("max_events", events_message(self._limits))
             if self._on_event is not None:
                 self._on_event(timed)
 
-    def fail(self, kind: str, exc: Exception) -> None:
+    def fail(self, kind: str, exc: Exception, limit: LimitName | None = None) -> None:
         self.t_done_ns = time.perf_counter_ns()
         self.error_kind = kind
-        self.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        self.limit = limit
+        if limit is not None:
+            self.error = str(exc)  # already a sentence about the endpoint
+        else:
+            self.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     def result(self, secrets: list[Secret | None]) -> ChatExchange:
         error = self.error
@@ -349,15 +400,20 @@ class _Recorder:
             url=self.url,
             status=self.status,
             headers=self.headers,
-            raw=b"".join(self.pieces),
+            raw=self.body.raw(),
             t_send_ns=self._traced_send_ns or self.t_send_ns,
             t_headers_ns=self.t_headers_ns,
             t_done_ns=self.t_done_ns,
-            events=tuple(self.events),
+            events=self.events.kept(),
             framing=self.framing,
-            read_sizes=tuple(len(p) for p in self.pieces),
+            read_sizes=tuple(self.reads.head),
             error_kind=self.error_kind,
             error=error,
+            digest=self.body.digest(),
+            events_omitted=self.events.omitted,
+            events_omitted_at=len(self.events.head) if self.events.omitted else 0,
+            reads_omitted=self.reads.omitted,
+            limit=self.limit,
         )
 
 

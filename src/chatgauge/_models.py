@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatgauge._bounded import BodyDigest
+from chatgauge._jsonguard import parse_json
+from chatgauge._limits import LimitName
 from chatgauge._sse import FramingFacts, SSEEvent
 
 JSONObject = dict[str, Any]
@@ -26,7 +29,9 @@ class ChatCase:
     ``headers`` are extra request headers; ``omit_auth`` sends no Authorization header and
     ``api_key_override`` sends another key than the configured one (auth checks).
     ``read_timeout_s`` overrides the client's longest wait between two reads for this
-    request only (a probe that may hang on purpose must not hold a run for a minute).
+    request only (a probe that may hang on purpose must not hold a run for a minute), and
+    ``total_timeout_s`` its total deadline (:attr:`Limits.total_timeout_s
+    <chatgauge._limits.Limits.total_timeout_s>`).
     """
 
     body: Mapping[str, Any]
@@ -36,6 +41,7 @@ class ChatCase:
     omit_auth: bool = False
     api_key_override: str | None = field(default=None, repr=False)
     read_timeout_s: float | None = None
+    total_timeout_s: float | None = None
 
     @property
     def stream(self) -> bool:
@@ -67,8 +73,13 @@ class TimedEvent:
         return self.event.data
 
     def json(self) -> Any:
-        """The data payload parsed as JSON (raises ``ValueError`` when it is not JSON)."""
-        return json.loads(self.event.data)
+        """The data payload parsed as JSON (raises ``ValueError``, and only that, when it is
+        not JSON or nests deeper than :data:`~chatgauge._jsonguard.MAX_JSON_DEPTH`)."""
+        return parse_json(self.event.data)
+
+
+class BodyNotKept(ValueError):
+    """The body was longer than the client keeps whole, so it cannot be parsed."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,24 @@ class ChatExchange:
     before the request is written, ``t_headers_ns`` when the status line and headers were
     read, ``t_first_event_ns`` at the first dispatched SSE event, ``t_done_ns`` when the
     body ended (or the transport failed). ``error_kind`` is set when no complete response
-    was received: ``timeout``, ``connection`` or ``protocol``; ``error`` then says why (with
-    any secret redacted).
+    was received: ``timeout``, ``connection``, ``protocol`` or ``limit``; ``error`` then
+    says why (with any secret redacted). ``limit`` names the
+    :class:`~chatgauge._limits.Limits` field whose bound ended the request
+    (``total_timeout_s`` with kind ``timeout``, the others with kind ``limit``), ``None``
+    when no bound did.
+
+    The repr shows the label, URL, status, sizes and error kind, never endpoint text.
+
+    What is kept is bounded (see :class:`~chatgauge._limits.Limits`):
+
+    - ``raw`` is the body as received when it was at most ``keep_body_bytes``; otherwise
+      its first ``excerpt_bytes``, with :attr:`body` giving the last ones (``tail``), the
+      size of the whole and its SHA-256 (``digest`` is ``None`` only in an exchange built
+      by hand, whose ``raw`` is then the whole body).
+    - ``events`` are the first ``keep_events`` events then the last ``keep_tail_events``;
+      ``events_omitted`` came between them, at index ``events_omitted_at``.
+    - ``read_sizes`` are the sizes of the first ``keep_events`` reads;
+      ``reads_omitted`` reads came after them.
     """
 
     case: ChatCase
@@ -96,6 +123,36 @@ class ChatExchange:
     read_sizes: tuple[int, ...] = ()
     error_kind: str | None = None
     error: str | None = None
+    digest: BodyDigest | None = None
+    events_omitted: int = 0
+    events_omitted_at: int = 0
+    reads_omitted: int = 0
+    limit: LimitName | None = None
+
+    def __repr__(self) -> str:
+        # Endpoint text stays out: a body or an event may echo the API key, hold terminal
+        # escapes or be megabytes long, and reprs end up in logs and assertion messages.
+        return (
+            f"ChatExchange(label={self.case.label!r}, url={self.url!r}, status={self.status}, "
+            f"body={self.digest.size if self.digest else len(self.raw)} bytes, "
+            f"events={self.event_count}, "
+            f"error_kind={self.error_kind!r}, limit={self.limit!r})"
+        )
+
+    @property
+    def body(self) -> BodyDigest:
+        """Size, SHA-256 and whether ``raw`` holds the whole body (``tail`` if not)."""
+        return self.digest if self.digest is not None else BodyDigest.of(self.raw)
+
+    @property
+    def event_count(self) -> int:
+        """Every event dispatched, kept or not."""
+        return len(self.events) + self.events_omitted
+
+    @property
+    def read_count(self) -> int:
+        """Every read of the body, its size kept or not."""
+        return len(self.read_sizes) + self.reads_omitted
 
     @property
     def t_first_event_ns(self) -> int | None:
@@ -113,13 +170,23 @@ class ChatExchange:
         return self.content_type.split(";")[0].strip().lower() == "text/event-stream"
 
     def json(self) -> Any:
-        """The whole body parsed as JSON (raises ``ValueError`` when it is not JSON)."""
-        return json.loads(self.raw)
+        """The whole body parsed as JSON.
+
+        Raises ``ValueError``, and only that: when the body is not JSON, nests deeper than
+        :data:`~chatgauge._jsonguard.MAX_JSON_DEPTH`, or was not kept whole
+        (:class:`BodyNotKept`).
+        """
+        if self.digest is not None and not self.digest.kept_whole:
+            raise BodyNotKept(
+                f"the body ({self.digest.size} bytes) was too long to keep whole, so it was "
+                "not parsed"
+            )
+        return parse_json(self.raw)
 
     def json_or_none(self) -> Any:
-        """The whole body parsed as JSON, or ``None`` when it does not parse."""
+        """The whole body parsed as JSON, or ``None`` when :meth:`json` raises."""
         try:
-            return json.loads(self.raw)
+            return self.json()
         except ValueError:
             return None
 
@@ -128,13 +195,13 @@ class ChatExchange:
         return list(self.events)
 
     def chunks(self) -> list[JSONObject]:
-        """Every event payload before ``[DONE]`` that parses as a JSON object."""
+        """Every kept event payload before ``[DONE]`` that parses as a JSON object."""
         out: list[JSONObject] = []
         for ev in self.events:
             if ev.data == "[DONE]":
                 break
             try:
-                value = json.loads(ev.data)
+                value = parse_json(ev.data)
             except ValueError:
                 continue
             if isinstance(value, dict):

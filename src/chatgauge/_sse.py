@@ -36,7 +36,13 @@ Public contract:
   ``close() -> list[SSEEvent]``; ``facts -> FramingFacts``; ``retry_ms -> int | None``
   (last valid retry); ``last_event_id -> str``.
 - ``SSEDecodeError(ValueError)``: the only exception ``feed``/``close`` raise, when a
-  single line exceeds ``max_line_bytes`` or ``feed`` is called after ``close``.
+  single line exceeds ``max_line_bytes`` (then the subclass :class:`SSELineTooLong`, also a
+  :class:`~chatgauge._limits.LimitExceeded`) or ``feed`` is called after ``close``.
+
+Bounded whatever the stream: the decoder holds at most one line (``max_line_bytes``) and
+the current event's data, and its facts keep a fixed number of bounded items (see
+:class:`FramingFacts`); each byte fed costs O(1) work however the stream is split into reads
+(a long line arriving in tiny reads is joined once, when it ends).
 """
 
 from __future__ import annotations
@@ -47,12 +53,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "FramingFacts", "SSEDecodeError", "SSEDecoder", "SSEEvent"]
+from chatgauge._limits import LimitExceeded, format_size
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "OTHER_FIELD_NAMES",
+    "FramingFacts",
+    "SSEDecodeError",
+    "SSEDecoder",
+    "SSEEvent",
+    "SSELineTooLong",
+]
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 """Longest line (UTF-8 length of its decoded text, line end excluded) a decoder accepts."""
 
+OTHER_FIELD_NAMES = ":other"
+"""The ``other_fields`` key counting field names beyond the first 64 distinct ones and
+names longer than 128 characters (a real field name cannot contain a colon)."""
+
 _COMMENTS_KEPT = 20
+_COMMENT_CHARS_KEPT = 1024
+_FIELD_NAMES_KEPT = 64
+_FIELD_NAME_CHARS = 128
+_RETRY_VALUES_KEPT = 100
+# The unterminated tail keeps the last lines since the last blank line, each clipped.
+_TAIL_LINES = 64
+_TAIL_LINE_CHARS = 4096
+# Data lines of one event are joined into one string every this many lines, so an event of
+# millions of short lines does not hold millions of string objects.
+_DATA_COMPACT_LINES = 4096
 _RETRY_DIGITS_LIMIT = 4300
 _RETRY_SATURATED: int = 10**_RETRY_DIGITS_LIMIT - 1
 _LINE_END = re.compile(r"(\r\n|\r|\n)")
@@ -62,6 +92,13 @@ _utf8_decode = codecs.utf_8_decode
 
 class SSEDecodeError(ValueError):
     """A line longer than the decoder's limit, or :meth:`SSEDecoder.feed` after ``close``."""
+
+
+class SSELineTooLong(SSEDecodeError, LimitExceeded):
+    """A line longer than ``max_line_bytes``; ``limit`` is ``"max_line_bytes"``."""
+
+    def __init__(self, message: str) -> None:
+        LimitExceeded.__init__(self, "max_line_bytes", message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,16 +119,20 @@ class FramingFacts:
     - ``fields_without_space``: field lines whose colon is followed by a non-empty value
       that does not start with a space (``data:{...}``); ``data_without_space``: the same,
       ``data`` fields only.
-    - ``comments``: the first 20 comment texts (after the ``:``); ``comment_count``: all of
-      them; ``comments_after_id``: comments that came after any ``id`` field.
+    - ``comments``: the first 20 comment texts (after the ``:``; each cut to its first 1024
+      characters); ``comment_count``: all of them; ``comments_after_id``: comments that
+      came after any ``id`` field.
     - ``other_fields``: how often each field name other than ``data`` was seen (``event``,
-      ``id``, ``retry`` and unknown names alike).
+      ``id``, ``retry`` and unknown names alike); past 64 distinct names, and for names
+      longer than 128 characters, under the key :data:`OTHER_FIELD_NAMES`.
     - ``multiline_data_events``: dispatched events built from more than one ``data`` line.
     - ``empty_dispatches``: blank lines that dispatched nothing (empty data buffer).
-    - ``retry_values``: every valid ``retry`` value, in order.
+    - ``retry_values``: the first 100 valid ``retry`` values, in order.
     - ``invalid_utf8``: some bytes were not UTF-8 and were replaced with U+FFFD.
     - ``unterminated_tail``: the text after the last blank line, discarded at EOF, line
-      ends written as ``\\n`` ('' when the stream ended with a blank line).
+      ends written as ``\\n`` ('' when the stream ended with a blank line). Bounded: only
+      its last 64 lines (after a first line ``…`` when more came), each longer than 4096
+      characters cut to its first and last 2048 around ``…``.
     - ``bytes_seen``: bytes fed so far.
     """
 
@@ -125,12 +166,16 @@ class SSEDecoder:
         self._at_start = True
         self._invalid_utf8 = False
         self._bom = False
-        # line splitting
-        self._partial = ""
+        # line splitting: the partial line is kept in pieces, joined once when it ends
+        self._parts: list[str] = []
+        self._parts_chars = 0
+        self._parts_bytes = -1  # its exact UTF-8 size, once long enough to need it
         self._cr_pending = False
         self._since_blank: list[str] = []
+        self._tail_cut = False
         # event buffers
         self._data: list[str] = []
+        self._data_compact_at = _DATA_COMPACT_LINES
         self._event_type = ""
         self._last_event_id = ""
         self._retry_ms: int | None = None
@@ -197,7 +242,7 @@ class SSEDecoder:
             and text.find("\n") == len(text) - 2
             and "\r" not in text
             and len(text) <= self._cheap_line_chars
-            and not (self._partial or self._cr_pending or self._since_blank)
+            and not (self._parts or self._cr_pending or self._since_blank)
         ):
             self._endings["LF"] += 2
             events.append(SSEEvent(text[6:-2], self._event_type or "message", self._last_event_id))
@@ -206,10 +251,12 @@ class SSEDecoder:
         if self._cr_pending or "\n" in text or "\r" in text:
             self._split(text, final=False, out=events)
         else:
-            # Fragmented reads mostly land inside a line: just extend it.
-            self._partial += text
-            if len(self._partial) > self._cheap_line_chars:
-                self._check_length(self._partial)
+            # Fragmented reads mostly land inside a line: just extend it (inlined: this is
+            # the path of every read of a stream fragmented byte by byte).
+            self._parts.append(text)
+            self._parts_chars += len(text)
+            if self._parts_chars > self._cheap_line_chars:
+                self._count_partial(text)
         return events
 
     def close(self) -> list[SSEEvent]:
@@ -224,10 +271,14 @@ class SSEDecoder:
         self._split(self._decode(b"", final=True), final=True, out=events)
         self._closed = True
         pending = self._since_blank
-        if pending or self._partial:
-            self._tail = "\n".join([*pending, self._partial])
+        if pending or self._parts:
+            lines = [_clip_line(line) for line in pending[-_TAIL_LINES:]]
+            if self._tail_cut or len(pending) > _TAIL_LINES:
+                lines.insert(0, "…")
+            lines.append(_clip_line(self._take_partial()) if self._parts else "")
+            self._tail = "\n".join(lines)
         pending.clear()
-        self._partial = ""
+        self._parts.clear()
         self._data.clear()
         self._event_type = ""
         return events
@@ -258,8 +309,7 @@ class SSEDecoder:
                 text = text[1:]
             else:
                 self._endings["CR"] += 1
-            line, self._partial = self._partial, ""
-            self._lines([line], out)
+            self._lines([self._take_partial()], out)
         # A CR ending this text may be the first half of a CRLF: decide on the next read.
         hold_cr = not final and text[-1:] == "\r"
         if hold_cr:
@@ -275,22 +325,52 @@ class SSEDecoder:
             rest = lines.pop()
             self._endings["LF"] += len(lines)
         if lines:
-            lines[0] = self._partial + lines[0]
-            self._partial = rest
+            if self._parts:
+                lines[0] = self._take_partial() + lines[0]
             self._lines(lines, out)
-        else:
-            self._partial += rest
-        if len(self._partial) > self._cheap_line_chars:
-            self._check_length(self._partial)
+        self._extend_partial(rest)
         self._cr_pending = hold_cr
+
+    def _extend_partial(self, text: str) -> None:
+        """Add ``text`` to the partial line; raise when the line passes the limit."""
+        if text:
+            self._parts.append(text)
+            self._parts_chars += len(text)
+            if self._parts_chars > self._cheap_line_chars:
+                self._count_partial(text)
+
+    def _count_partial(self, text: str) -> None:
+        """Track the UTF-8 size of a partial line long enough for it to matter.
+
+        The whole line is measured once, then only each piece added (``text``, the last).
+        """
+        if self._parts_bytes < 0:
+            self._parts_bytes = sum(len(part.encode("utf-8")) for part in self._parts)
+        else:
+            self._parts_bytes += len(text.encode("utf-8"))
+        if self._parts_bytes > self._max_line_bytes:
+            self._too_long(self._parts_bytes)
+
+    def _take_partial(self) -> str:
+        """The partial line joined, leaving none."""
+        parts = self._parts
+        line = parts[0] if len(parts) == 1 else "".join(parts)
+        parts.clear()
+        self._parts_chars = 0
+        self._parts_bytes = -1
+        return line
 
     def _check_length(self, line: str) -> None:
         size = len(line.encode("utf-8"))
         if size > self._max_line_bytes:
-            self._closed = True
-            raise SSEDecodeError(
-                f"line of {size} bytes or more exceeds the limit of {self._max_line_bytes}"
-            )
+            self._too_long(size)
+
+    def _too_long(self, size: int) -> None:
+        self._closed = True
+        self._parts.clear()
+        raise SSELineTooLong(
+            f"event-stream line exceeded {format_size(self._max_line_bytes)} ({size} bytes or more)"
+        )
 
     def _lines(self, lines: list[str], out: list[SSEEvent]) -> None:
         """Interpret complete lines (line ends already removed), dispatching into ``out``."""
@@ -302,9 +382,11 @@ class SSEDecoder:
                 self._check_length(line)
             if not line:
                 since_blank.clear()
+                self._tail_cut = False
                 if data:
                     if len(data) > 1:
                         self._multiline += 1
+                        self._data_compact_at = _DATA_COMPACT_LINES
                     out.append(
                         SSEEvent(
                             "\n".join(data), self._event_type or "message", self._last_event_id
@@ -316,6 +398,10 @@ class SSEDecoder:
                 self._event_type = ""
                 continue
             since_blank.append(line)
+            if len(since_blank) > 2 * _TAIL_LINES:
+                # A stream without blank lines: only the last lines can end up in the tail.
+                del since_blank[:-_TAIL_LINES]
+                self._tail_cut = True
             colon = line.find(":")
             if colon == 0:
                 self._comment(line[1:])
@@ -333,6 +419,8 @@ class SSEDecoder:
                             self._data_no_space += 1
             if name == "data":
                 data.append(value)
+                if len(data) > self._data_compact_at:
+                    self._data_compact_at = _compact(data, self._data_compact_at)
             else:
                 self._field(name, value)
 
@@ -341,11 +429,11 @@ class SSEDecoder:
         if self._seen_id:
             self._comments_after_id += 1
         if len(self._comments) < _COMMENTS_KEPT:
-            self._comments.append(text)
+            self._comments.append(text[:_COMMENT_CHARS_KEPT])
 
     def _field(self, name: str, value: str) -> None:
         """Apply a field other than ``data``."""
-        self._other_fields[name] = self._other_fields.get(name, 0) + 1
+        _count_name(self._other_fields, name)
         if name == "event":
             self._event_type = value
         elif name == "id":
@@ -354,7 +442,33 @@ class SSEDecoder:
                 self._last_event_id = value
         elif name == "retry" and value.isascii() and value.isdigit():
             self._retry_ms = _retry_value(value)
-            self._retry_values.append(self._retry_ms)
+            if len(self._retry_values) < _RETRY_VALUES_KEPT:
+                self._retry_values.append(self._retry_ms)
+
+
+def _compact(data: list[str], compact_at: int) -> int:
+    """Join the data lines added since the last compaction, but the last, into one.
+
+    Returns the length at which to compact next. Each line is joined once (linear), and at
+    least two entries remain, so the event still counts as multi-line.
+    """
+    start = compact_at - _DATA_COMPACT_LINES
+    data[start:-1] = ["\n".join(data[start:-1])]
+    return len(data) - 1 + _DATA_COMPACT_LINES
+
+
+def _count_name(counts: dict[str, int], name: str) -> None:
+    """Count a field name; past 64 names, or beyond 128 characters, as OTHER_FIELD_NAMES."""
+    if name not in counts and (len(counts) >= _FIELD_NAMES_KEPT or len(name) > _FIELD_NAME_CHARS):
+        name = OTHER_FIELD_NAMES
+    counts[name] = counts.get(name, 0) + 1
+
+
+def _clip_line(line: str) -> str:
+    if len(line) <= _TAIL_LINE_CHARS:
+        return line
+    half = _TAIL_LINE_CHARS // 2
+    return f"{line[:half]}…{line[-half:]}"
 
 
 def _retry_value(digits: str) -> int:

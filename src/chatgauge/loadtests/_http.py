@@ -13,6 +13,18 @@ TLS verified unless the caller opts out. A keep-alive socket the server closed w
 detected by the first read returning nothing and the request is retried once on a fresh
 connection (with a fresh ``t_send``), instead of probing the socket before each send. Under
 locust the socket and ssl modules are gevent's (monkey-patched), outside it they block.
+
+Every request is held to the connection's :class:`~chatgauge._limits.Limits`, the same
+values the conformance client enforces: each wait (connect, send, every read) is cut to the
+request's total deadline, which starts when :meth:`Connection.request` is called and runs
+until the body's last byte; interim ``1xx`` responses are skipped up to
+``max_interim_responses``; each head may hold ``max_header_bytes``, the body
+``max_body_bytes`` (after removing chunked framing; a larger ``Content-Length`` fails at
+once), and :meth:`Response.events` caps events and line sizes. A crossed bound raises
+:class:`HttpLimitError` (``kind`` ``limit``) or, for the deadline, :class:`HttpTimeout`,
+both with ``limit`` naming the field, and the connection is closed (its state is unknown).
+Redirects are not followed: a ``3xx`` is a final response like any other (its status
+tells the caller it is not an answer).
 """
 
 from __future__ import annotations
@@ -20,37 +32,50 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from chatgauge._limits import (
+    Limits,
+    body_message,
+    deadline_message,
+    events_message,
+    head_message,
+    interim_message,
+)
+from chatgauge._sse import SSEDecoder, SSEEvent, SSELineTooLong
+from chatgauge.loadtests._wire import (
+    MAX_HEAD_BYTES,
+    ChunkedDecoder,
+    HttpLimitError,
+    HttpProtocolError,
+    HttpTimeout,
+    HttpTransportError,
+    content_length,
+    parse_head,
+)
+
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "RECV_BYTES",
+    "ChunkedDecoder",
+    "Connection",
+    "HttpLimitError",
+    "HttpProtocolError",
+    "HttpTimeout",
+    "HttpTransportError",
+    "Origin",
+    "Response",
+    "request_head",
+]
+
 RECV_BYTES: Final = 65536
-MAX_HEAD_BYTES: Final = 64 * 1024
-_CRLF: Final = b"\r\n"
-_MAX_SIZE_DIGITS: Final = 16
-
-
-class HttpTransportError(Exception):
-    """The exchange failed below HTTP semantics; ``kind`` is how (see :class:`HttpTimeout`)."""
-
-    kind = "connection"
-
-
-class HttpTimeout(HttpTransportError):
-    """Connecting took longer than the connect timeout, or a read waited past the read timeout."""
-
-    kind = "timeout"
 
 
 class _StaleConnection(HttpTransportError):
     """The connection failed before any byte of the response came back."""
-
-
-class HttpProtocolError(HttpTransportError):
-    """The bytes received are not a valid HTTP/1.1 response (status line, framing)."""
-
-    kind = "malformed"
 
 
 @dataclass(frozen=True)
@@ -97,9 +122,44 @@ class Response:
         self.t_headers_ns = t_headers_ns
         self._connection = connection
 
-    def reads(self) -> Iterator[tuple[int, bytes]]:
-        """The body, read by read; the connection is reusable once this is exhausted."""
+    def reads(self) -> Generator[tuple[int, bytes], None, None]:
+        """The body, read by read; the connection is reusable once this is exhausted.
+
+        Raises :class:`HttpLimitError` past ``max_body_bytes`` and :class:`HttpTimeout` past
+        the deadline (besides transport failures).
+        """
         return self._connection._body_reads(self.headers)
+
+    def events(self) -> Generator[tuple[int, list[SSEEvent], int], None, None]:
+        """The body decoded as an event stream, held to the event and line limits.
+
+        Yields ``(arrived_ns, events, size)`` for each read that carried body bytes
+        (``events`` may be empty), then once ``(arrived_ns, events, 0)`` for the events EOF
+        completed, stamped with the last read. Raises :class:`HttpLimitError` past
+        ``max_events`` or ``max_line_bytes``, like :meth:`reads` otherwise.
+        """
+        limits = self._connection.limits
+        decoder = SSEDecoder(max_line_bytes=limits.max_line_bytes)
+        reads = self.reads()
+        arrived = self.t_headers_ns
+        count = 0
+        try:
+            for arrived, piece in reads:
+                if not piece:
+                    continue
+                events = decoder.feed(piece)
+                count += len(events)
+                if count > limits.max_events:
+                    raise HttpLimitError(events_message(limits), limit="max_events")
+                yield arrived, events, len(piece)
+            events = decoder.close()
+            if count + len(events) > limits.max_events:
+                raise HttpLimitError(events_message(limits), limit="max_events")
+            yield arrived, events, 0
+        except SSELineTooLong as exc:
+            raise HttpLimitError(str(exc), limit="max_line_bytes") from None
+        finally:
+            reads.close()  # an unfinished body closes the connection
 
     def read_all(self, limit: int) -> bytes:
         """The whole body (at most ``limit`` bytes kept; the rest is read and dropped)."""
@@ -122,10 +182,16 @@ class Connection:
         verify_tls: bool = True,
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 60.0,
+        limits: Limits | None = None,
     ) -> None:
         self.origin = origin
+        self.limits = limits or Limits()
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
+        self._read_timeout_ns = int(read_timeout_s * 1e9)
+        self._total_ns = int(self.limits.total_timeout_s * 1e9)
+        self._deadline_ns = 0
+        self._cut = False  # the socket timeout is the time left, not the read timeout
         self._tls: ssl.SSLContext | None = None
         if origin.scheme == "https":
             self._tls = ssl.create_default_context()
@@ -154,8 +220,10 @@ class Connection:
 
         ``head`` is the request line and header lines, each ending with CRLF, without
         ``Host`` (added here) and without the blank line. Raises
-        :class:`HttpTransportError` subclasses.
+        :class:`HttpTransportError` subclasses. The total deadline starts here and holds
+        until the end of the response body.
         """
+        self._deadline_ns = time.perf_counter_ns() + self._total_ns
         payload = b"".join((head, self._host_line, body))
         reused = self._sock is not None and self._reusable
         try:
@@ -171,6 +239,7 @@ class Connection:
         sock = self._connected()
         self._reusable = False
         try:
+            self._arm(sock)
             t_send_ns = time.perf_counter_ns()
             sock.sendall(payload)
             response = self._read_head(sock)
@@ -178,12 +247,37 @@ class Connection:
             self.close()
             raise
         except TimeoutError:
+            # self._cut: the wait that timed out was cut to the deadline.
+            deadline = self._cut
             self.close()
+            if deadline:
+                raise self._expired() from None
             raise HttpTimeout(f"no response within {self._read_timeout_s:g} s") from None
         except OSError as exc:
             self.close()
             raise _StaleConnection(f"connection failed: {exc.strerror or exc}") from None
         return t_send_ns, response
+
+    def _expired(self) -> HttpTimeout:
+        return HttpTimeout(deadline_message(self.limits.total_timeout_s), limit="total_timeout_s")
+
+    def _arm(self, sock: socket.socket) -> bool:
+        """Set the socket timeout for the next wait; True when the deadline cut it.
+
+        The read timeout stays in force until the deadline is nearer than it (the common
+        case costs one clock read, no system call).
+        """
+        left = self._deadline_ns - time.perf_counter_ns()
+        if left >= self._read_timeout_ns:
+            if self._cut:
+                sock.settimeout(self._read_timeout_s)
+                self._cut = False
+            return False
+        if left <= 0:
+            raise self._expired()
+        sock.settimeout(left / 1e9)
+        self._cut = True
+        return True
 
     def _connected(self) -> socket.socket:
         if self._sock is not None:
@@ -191,14 +285,18 @@ class Connection:
             return self._sock
         started = time.perf_counter_ns()
         origin = self.origin
+        left_s = (self._deadline_ns - started) / 1e9
+        if left_s <= 0:
+            raise self._expired()
+        timeout_s = min(self._connect_timeout_s, left_s)
         try:
-            sock = socket.create_connection(
-                (origin.host, origin.port), timeout=self._connect_timeout_s
-            )
+            sock = socket.create_connection((origin.host, origin.port), timeout=timeout_s)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=origin.host)
         except TimeoutError:
+            if timeout_s < self._connect_timeout_s:
+                raise self._expired() from None
             raise HttpTimeout(
                 f"cannot connect to {origin.host_header} within {self._connect_timeout_s:g} s"
             ) from None
@@ -211,34 +309,53 @@ class Connection:
                 f"cannot connect to {origin.host_header}: {exc.strerror or exc}"
             ) from None
         sock.settimeout(self._read_timeout_s)
+        self._cut = False
         self._sock = sock
         self._leftover = b""
         self.connect_ns = time.perf_counter_ns() - started
         return sock
 
     def _recv(self, sock: socket.socket) -> bytes:
+        cut = self._arm(sock)
         try:
             return sock.recv(RECV_BYTES)
         except TimeoutError:
+            if cut:
+                raise self._expired() from None
             raise HttpTimeout(f"no data for {self._read_timeout_s:g} s") from None
         except OSError as exc:
             raise HttpTransportError(f"connection lost: {exc.strerror or exc}") from None
 
     def _read_head(self, sock: socket.socket) -> Response:
+        """Read heads up to the final one: interim ``1xx`` ones are skipped, up to a cap."""
+        limits = self.limits
         buffer = b""
+        searched = 0  # where the search for the head end resumes
         arrived = 0  # stamp of the read that completed the head
         received = False
+        interim = 0
         while True:
-            end = buffer.find(b"\r\n\r\n")
+            end = buffer.find(b"\r\n\r\n", searched)
             if end >= 0:
-                status, headers = _parse_head(buffer[:end])
+                if end + 4 > limits.max_header_bytes:
+                    raise HttpLimitError(head_message(limits), limit="max_header_bytes")
+                status, headers = parse_head(buffer[:end])
                 buffer = buffer[end + 4 :]
+                searched = 0
+                if status == 101:
+                    raise HttpProtocolError("101 Switching Protocols, but no upgrade was asked")
                 if 100 <= status < 200:
-                    continue  # interim responses (100 Continue, 103 Early Hints) come first
+                    # 100 Continue, 103 Early Hints: interim heads before the final one.
+                    interim += 1
+                    if interim > limits.max_interim_responses:
+                        raise HttpLimitError(interim_message(limits), limit="max_interim_responses")
+                    continue
                 self._leftover = buffer
                 return Response(self, status, headers, arrived)
-            if len(buffer) > MAX_HEAD_BYTES:
-                raise HttpProtocolError("response head longer than 64 KiB")
+            if len(buffer) > limits.max_header_bytes:
+                raise HttpLimitError(head_message(limits), limit="max_header_bytes")
+            searched = max(len(buffer) - 3, 0)
+            self._arm(sock)  # a timeout here is judged in _attempt, by self._cut
             data = sock.recv(RECV_BYTES)
             arrived = time.perf_counter_ns()
             if not data:
@@ -250,19 +367,34 @@ class Connection:
             received = True
             buffer += data
 
-    def _body_reads(self, headers: dict[str, str]) -> Iterator[tuple[int, bytes]]:
+    def _body_reads(self, headers: dict[str, str]) -> Generator[tuple[int, bytes], None, None]:
         sock = self._sock
         assert sock is not None
         keep_alive = headers.get("connection", "").lower() != "close"
         pending, self._leftover = self._leftover, b""
+        limit = self.limits.max_body_bytes
+        size = 0
         try:
+            source: Iterator[tuple[int, bytes]]
             if "chunked" in headers.get("transfer-encoding", "").lower():
-                yield from self._chunked(sock, pending)
+                source = self._chunked(sock, pending)
             elif "content-length" in headers:
-                yield from self._sized(sock, pending, _content_length(headers))
+                length = content_length(headers)
+                if length > limit:
+                    # No need to read the first 16 MiB of an answer announced to be longer.
+                    raise HttpLimitError(
+                        f"{body_message(self.limits)} (Content-Length {length})",
+                        limit="max_body_bytes",
+                    )
+                source = self._sized(sock, pending, length)
             else:
                 keep_alive = False
-                yield from self._until_close(sock, pending)
+                source = self._until_close(sock, pending)
+            for read in source:
+                size += len(read[1])
+                if size > limit:
+                    raise HttpLimitError(body_message(self.limits), limit="max_body_bytes")
+                yield read
         except BaseException:
             # Unfinished or failed body (including a killed greenlet): the socket's state is
             # unknown, so it is never reused.
@@ -276,14 +408,28 @@ class Connection:
     def _chunked(self, sock: socket.socket, pending: bytes) -> Iterator[tuple[int, bytes]]:
         decoder = ChunkedDecoder()
         arrived = time.perf_counter_ns()
+        # Framing (size lines, extensions, trailers) is not payload, so max_body_bytes does
+        # not see it: it gets the same bound of its own, or a stream of one-byte chunks with
+        # long extensions could run on until the deadline.
+        framing = 0
+        limit = self.limits.max_body_bytes
         if pending:
-            yield arrived, decoder.feed(pending)
+            payload = decoder.feed(pending)
+            framing += len(pending) - len(payload)
+            yield arrived, payload
         while not decoder.done:
             data = self._recv(sock)
             arrived = time.perf_counter_ns()
             if not data:
                 raise HttpTransportError("the connection closed in the middle of a chunked body")
-            yield arrived, decoder.feed(data)
+            payload = decoder.feed(data)
+            framing += len(data) - len(payload)
+            if framing > limit:
+                raise HttpLimitError(
+                    f"chunked framing exceeded {self.limits.describe('max_body_bytes')}",
+                    limit="max_body_bytes",
+                )
+            yield arrived, payload
         self._leftover = decoder.surplus
 
     def _sized(
@@ -321,114 +467,3 @@ def request_head(method: str, target: str, headers: Mapping[str, str]) -> bytes:
     lines = [f"{method} {target} HTTP/1.1\r\n"]
     lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
     return "".join(lines).encode("latin-1")
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    """Status code and headers (names lower-cased; repeated ones joined with ``, ``)."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise HttpProtocolError(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise HttpProtocolError(f"malformed header line: {line[:80]!r}")
-        key = name.strip().lower()
-        value = value.strip()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return int(parts[1]), headers
-
-
-def _content_length(headers: dict[str, str]) -> int:
-    text = headers["content-length"]
-    if not text.isdigit():
-        raise HttpProtocolError(f"invalid Content-Length: {text[:40]!r}")
-    return int(text)
-
-
-class ChunkedDecoder:
-    """Incremental ``Transfer-Encoding: chunked`` decoder: framed bytes in, payload out.
-
-    ``done`` turns true after the last chunk and its trailer section; bytes fed beyond that
-    are kept in ``surplus``. Raises :class:`HttpProtocolError` on invalid framing.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._remaining = 0  # payload bytes of the current chunk still to come
-        self._crlf_due = False  # a chunk's payload ended; its CRLF comes next
-        self._in_trailer = False
-        self.done = False
-        self.surplus = b""
-
-    def feed(self, data: bytes) -> bytes:
-        """Take framed bytes; return the payload bytes they completed."""
-        if not (self._buffer or self._remaining or self._crlf_due or self._in_trailer or self.done):
-            # The common read of a stream flushed event by event: exactly one whole chunk,
-            # size line to closing CRLF. Anything else takes the general loop below.
-            line_end = data.find(_CRLF)
-            if line_end > 0 and data[-2:] == _CRLF:
-                start = line_end + 2
-                size = _chunk_size(data[:line_end])
-                if size and start + size + 2 == len(data):
-                    return data[start:-2]
-        # The hot path of every streamed read: state lives in locals until the end.
-        buffer = self._buffer + data if self._buffer else data
-        self._buffer = b""
-        out: list[bytes] = []
-        position = 0
-        size = len(buffer)
-        remaining = self._remaining
-        crlf_due = self._crlf_due
-        while position < size:
-            if remaining:
-                end = position + remaining
-                if end > size:
-                    end = size
-                out.append(buffer[position:end])
-                remaining -= end - position
-                position = end
-                crlf_due = not remaining
-                continue
-            if self.done:
-                self.surplus += buffer[position:]
-                break
-            line_end = buffer.find(_CRLF, position)
-            if line_end < 0:
-                self._buffer = buffer[position:]
-                if len(self._buffer) > MAX_HEAD_BYTES:
-                    raise HttpProtocolError("chunk size line longer than 64 KiB")
-                break
-            line = buffer[position:line_end]
-            position = line_end + 2
-            if crlf_due:
-                if line:
-                    raise HttpProtocolError("chunk payload not followed by CRLF")
-                crlf_due = False
-            elif self._in_trailer:
-                self.done = not line
-            else:
-                remaining = _chunk_size(line)
-                self._in_trailer = not remaining
-                end = position + remaining
-                if remaining and buffer[end : end + 2] == _CRLF:
-                    # The usual case: the whole chunk and its CRLF are in this read.
-                    out.append(buffer[position:end])
-                    position = end + 2
-                    remaining = 0
-        self._remaining = remaining
-        self._crlf_due = crlf_due
-        return out[0] if len(out) == 1 else b"".join(out)
-
-
-def _chunk_size(line: bytes) -> int:
-    """The size a chunk size line gives (extensions after ``;`` ignored)."""
-    text = line.split(b";", 1)[0].strip() if b";" in line else line
-    # isalnum() and no "0x" prefix leave exactly what int(_, 16) must judge: hex digits.
-    if text.isalnum() and len(text) <= _MAX_SIZE_DIGITS and text[1:2] not in (b"x", b"X"):
-        try:
-            return int(text, 16)
-        except ValueError:
-            pass
-    raise HttpProtocolError(f"invalid chunk size line: {line[:40]!r}")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from chatgauge.results import JsonRecord
 
 TokenSource = Literal["usage", "events"]
-ErrorKind = Literal["http", "timeout", "connection", "malformed"]
+ErrorKind = Literal["http", "timeout", "connection", "malformed", "limit"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ class RequestSample(JsonRecord):
     - ``output_tokens`` and ``token_source``: N from ``usage.completion_tokens`` when the
       server sent usage, else the count of token-bearing events.
     - ``reads`` / ``max_events_per_read``: how the body arrived (clumping detection).
-    - ``error_kind`` / ``error``: set for a failed request (HTTP status >= 400, timeout,
-      connection, malformed stream); a failed request is never good for goodput.
+    - ``error_kind`` / ``error``: set for a failed request (``http``: status >= 300;
+      ``timeout``; ``connection``; ``malformed`` stream; ``limit``: the answer crossed one of
+      the connection's bounds); a failed request is never good for goodput.
     - ``worker``: the process that took the sample (``local`` or the worker's id).
     - ``response_id``: the first chunk's ``id``, to match a sample with server logs.
     """

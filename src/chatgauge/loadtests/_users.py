@@ -19,7 +19,7 @@ server's own logs (the benchmark compares with the reference server's timing log
 came from the endpoint (error messages, the id) is made safe where it enters the sample: the
 API key masked first, lone surrogates escaped, then shortened.
 
-Errors, by kind: ``http`` (status >= 400), ``timeout`` (connect or read timeout),
+Errors, by kind: ``http`` (status >= 300), ``timeout`` (connect or read timeout),
 ``connection`` (refused, reset, closed early), ``malformed`` (an invalid HTTP response, an
 event whose data is not a JSON object, an in-band ``{"error": ...}`` event, or a stream that
 ends without ``data: [DONE]``: the OpenAI protocol ends every stream with it, and a client
@@ -189,7 +189,7 @@ class ChatUser(FastHttpUser):
             timing.t_send, response = self.connection.request(head, body)
             timing.t_headers = response.t_headers_ns
             timing.status = response.status
-            if response.status >= 400:
+            if response.status >= 300:  # redirects are not followed: not an answer either
                 text = response.read_all(ERROR_BODY_LIMIT)
                 return timing.failed("http", _http_error(response.status, text))
             if self.stream:
