@@ -247,7 +247,7 @@ def _chatgauge_records(folder: Path) -> list[ClientRecord]:
         for item in _read_jsonl(path):
             records.append(
                 ClientRecord(
-                    id=(item.get("extra") or {}).get("response_id"),
+                    id=item.get("response_id"),
                     t_send_ns=int(item["t_send_ns"]),
                     token_ns=tuple(item.get("token_event_ns") or ()),
                     error=item.get("error"),

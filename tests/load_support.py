@@ -2,7 +2,8 @@
 
 Importing locust monkey-patches the interpreter for gevent, so the test process never does:
 every run is a child process, and the samples it took come back through
-``--dump-samples`` (one JSONL file per generating process).
+``--dump-samples`` (one JSONL file per generating process). Every ``load.json`` a test reads
+goes through :func:`read_report`, which validates it against the shipped JSON Schema first.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ import os
 import socket
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
 
 import chatgauge
 from chatgauge.loadtests import STOCK_LOCUSTFILE
 from chatgauge.loadtests._samples import RequestSample
+from chatgauge.results import read_document
+from chatgauge.results._schemas import shipped_schema_text
+from chatgauge.results.load import JSON_NAME, LoadReport
 
 RUN_TIMEOUT_S = 90
 
@@ -81,6 +89,26 @@ def read_samples(directory: Path) -> list[RequestSample]:
         for path in sorted(directory.glob("samples-*.jsonl"))
         for line in path.read_text().splitlines()
     ]
+
+
+@cache
+def _load_schema() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(shipped_schema_text("load")))
+
+
+def assert_valid_load_json(data: Any) -> None:
+    """``data`` (parsed ``load.json``) validates against the shipped load schema."""
+    errors = sorted(_load_schema().iter_errors(data), key=lambda e: list(e.absolute_path))
+    assert not errors, "; ".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+
+
+def read_report(directory: Path) -> LoadReport:
+    """The ``load.json`` in ``directory``: checked against the shipped schema, then typed."""
+    path = directory / JSON_NAME
+    assert_valid_load_json(json.loads(path.read_text(encoding="utf-8")))
+    report = read_document(path)
+    assert isinstance(report, LoadReport)
+    return report
 
 
 def closed_port() -> int:

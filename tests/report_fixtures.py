@@ -1,22 +1,26 @@
 """Result documents for the report tests: synthetic load results, conformance results.
 
 The load documents go through the real metrics (``compute_results``) from samples whose
-stamps follow a known latency profile, so every section a page reads is shaped exactly as
-a load run writes it; only the engine's own keys (endpoint, model, config) are added here.
+stamps follow a known latency profile and the engine's own assembly (``report_of``), so they
+are typed ``LoadReport`` values exactly as a load run writes them; only the run's identity
+(endpoint, model, config) is chosen here.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import replace
-from typing import Any
 
 from chatgauge.conformance._inspect import visible_bytes
 from chatgauge.conformance._results import CheckResult, Evidence, Severity, Status, Tier
+from chatgauge.loadtests._assembly import report_of
 from chatgauge.loadtests._health import HealthInputs
 from chatgauge.loadtests._metrics import compute_results
+from chatgauge.loadtests._options import RunOptions
 from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._slo import slo_bounds
 from chatgauge.results.conformance import ConformanceRun, RunSettings, RunStatus, ToolInfo
+from chatgauge.results.load import LoadReport, LoadStatus
 
 SCRIPT = "<script>alert('pwned')</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -89,8 +93,8 @@ def load_document(
     error_text: str = "HTTP 500: internal error",
     slos: dict[str, float] | None = None,
     seed: int = 0,
-) -> dict[str, Any]:
-    """A complete ``load.json``-shaped document of a synthetic run."""
+) -> LoadReport:
+    """A complete ``load.json`` document of a synthetic run."""
     users = 4
     samples = synthetic_samples(
         ttft_ms=ttft_ms,
@@ -100,14 +104,18 @@ def load_document(
         error_text=error_text,
         seed=seed,
     )
+    slos = slos or {"ttft_ms": 300.0}
     health = HealthInputs(cpu_percent=[22.0, 25.0, 24.0], hub_lag_ms=[0.2, 0.4], users=users)
-    document = compute_results(samples, slos=slos or {"ttft_ms": 300.0}, health=health)
-    return {
-        "endpoint": endpoint,
-        "model": model,
-        "config": {"users": users, "duration_s": 8, "max_tokens": 24},
-        **document,
-    }
+    measurement = compute_results(samples, slos=slos, health=health)
+    options = RunOptions(model=model, max_tokens=24, slos=slo_bounds(slos))
+    return report_of(
+        measurement,
+        config=options.config(model=model, users=users, processes=1, run_time_s=8.0),
+        endpoint=endpoint,
+        started_at="2026-11-25T10:00:00+00:00",
+        elapsed_s=8.0,
+        status=LoadStatus.COMPLETED,
+    )
 
 
 def check_result(
@@ -168,11 +176,10 @@ def hostile_conformance() -> ConformanceRun:
     )
 
 
-def hostile_load() -> dict[str, Any]:
+def hostile_load() -> LoadReport:
     """A load result with :data:`HOSTILE` in endpoint, model, config and error examples."""
     document = load_document(
         endpoint="http://h/" + HOSTILE, model=HOSTILE, errors=2, error_text=HOSTILE
     )
-    document["config"] = {"users": 4, "prompt": HOSTILE}
-    document["started_at"] = HOSTILE
-    return document
+    config = replace(document.config, prompts=HOSTILE)
+    return replace(document, config=config, started_at=HOSTILE)

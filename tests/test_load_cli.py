@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chatgauge._secret import Secret
 from chatgauge.cli import build_parser
-from chatgauge.cli._load import _locust_command
+from chatgauge.cli._load import settings_from_args
+from chatgauge.loadtests._launch import locust_command
+from chatgauge.results.load import LoadReport, LoadStatus, Trust
 from chatgauge.server import ServerConfig, background_server
-from tests.load_support import RUN_TIMEOUT_S, child_env, closed_port, run_cli
+from tests.load_support import RUN_TIMEOUT_S, child_env, closed_port, read_report, run_cli
 
 SECRET = "sk-chatgauge-load-secret-4Kp2"
 
@@ -28,9 +28,8 @@ def server() -> Iterator[str]:
         yield url
 
 
-def _document(directory: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((directory / "load.json").read_text())
-    return loaded
+def _document(directory: Path) -> LoadReport:
+    return read_report(directory)
 
 
 def test_a_completed_run_exits_0_with_both_files_and_progress_lines(
@@ -47,16 +46,17 @@ def test_a_completed_run_exits_0_with_both_files_and_progress_lines(
     assert "generator: trustworthy" in result.stdout or "generator: untrustworthy" in result.stdout
     document = _document(reports)
     assert (reports / "load.html").read_text().lstrip().lower().startswith("<!doctype html")
-    assert document["status"] == "completed"
-    assert document["endpoint"] == server
-    assert document["config"]["warmup_s"] == 1.0
-    assert document["requests"]["completed"] > 0
-    for name in ("ttft_ms", "ttfb_ms", "tpot_ms", "itl_ms", "e2e_ms"):
-        assert set(document["metrics"][name]) >= {"count", "mean", "min", "p50", "p99", "max"}
-    assert document["throughput"]["output_tokens_per_s"] > 0
-    assert document["generator"]["verdict"] in ("trustworthy", "untrustworthy")
-    assert document["series"]
-    assert "ttft_ms" in document["definitions"]
+    assert document.status is LoadStatus.COMPLETED
+    assert document.endpoint == server
+    assert document.config.warmup_s == 1.0
+    assert document.requests.completed > 0
+    for summary in (document.metrics.ttft_ms, document.metrics.tpot_ms, document.metrics.e2e_ms):
+        assert summary.count > 0
+        assert summary.p50 is not None
+    assert (document.throughput.output_tokens_per_s or 0) > 0
+    assert document.generator.verdict in (Trust.TRUSTWORTHY, Trust.UNTRUSTWORTHY)
+    assert document.series.t
+    assert "ttft_ms" in document.definitions
 
 
 def test_missed_slos_exit_3_and_met_ones_exit_0(server: str, tmp_path: Path) -> None:
@@ -66,12 +66,12 @@ def test_missed_slos_exit_3_and_met_ones_exit_0(server: str, tmp_path: Path) -> 
     )
     assert missed.returncode == 3, missed.stderr
     assert "SLOs MISSED" in missed.stdout
-    assert _document(tmp_path / "a")["slo_met"] is False
+    assert _document(tmp_path / "a").goodput.met is False
     met = run_cli(
         *common, "--max-requests", "3", "--slo", "ttft_ms=60000", "--report-dir", "b", cwd=tmp_path
     )
     assert met.returncode == 0, met.stderr
-    assert _document(tmp_path / "b")["slo_met"] is True
+    assert _document(tmp_path / "b").goodput.met is True
 
 
 @pytest.mark.parametrize(
@@ -128,14 +128,14 @@ def test_the_api_key_never_reaches_output_files_or_the_child_command(tmp_path: P
         )
     assert result.returncode == 0, result.stderr
     document = _document(tmp_path / "out")
-    assert document["requests"]["completed"] == 4  # the key was sent: no 401
+    assert document.requests.completed == 4  # the key was sent: no 401
     assert SECRET not in result.stdout + result.stderr
     for path in (tmp_path / "out").iterdir():
         assert SECRET not in path.read_text()
     args = build_parser().parse_args(
         ["load", "--base-url", "http://127.0.0.1:1/v1", "--model", "m", "--api-key", SECRET]
     )
-    assert SECRET not in " ".join(_locust_command(args, args.base_url, tmp_path))
+    assert SECRET not in " ".join(locust_command(settings_from_args(args), tmp_path))
 
 
 def test_ctrl_c_keeps_the_results_so_far_and_exits_130(server: str, tmp_path: Path) -> None:
@@ -157,8 +157,8 @@ def test_ctrl_c_keeps_the_results_so_far_and_exits_130(server: str, tmp_path: Pa
         if process.poll() is None:
             process.kill()
     document = _document(tmp_path / "out")
-    assert document["status"] == "interrupted"
-    assert document["requests"]["completed"] > 0
+    assert document.status is LoadStatus.INTERRUPTED
+    assert document.requests.completed > 0
     assert (tmp_path / "out" / "load.html").exists()
 
 
@@ -170,10 +170,10 @@ def test_two_processes_merge_into_one_result(server: str, tmp_path: Path) -> Non
     )
     assert result.returncode == 0, result.stderr
     document = _document(tmp_path / "out")
-    assert document["config"]["processes"] == 2
-    counts = document["requests"]
-    assert counts["total"] + counts["outside_window"] == 40  # the cap, split over 2 workers
-    assert document["generator"]["cpu_percent"]["count"] >= 2
+    assert document.config.processes == 2
+    counts = document.requests
+    assert counts.total + counts.outside_window == 40  # the cap, split over 2 workers
+    assert document.generator.cpu_percent.count >= 2
 
 
 def test_a_concurrency_sweep_reports_each_step_and_the_best(server: str, tmp_path: Path) -> None:
@@ -185,7 +185,10 @@ def test_a_concurrency_sweep_reports_each_step_and_the_best(server: str, tmp_pat
     )
     assert result.returncode == 0, result.stderr
     document = _document(tmp_path / "out")
-    assert [step["value"] for step in document["sweep"]] == [1.0, 2.0]
-    assert all(step["slo_met"] for step in document["sweep"])
-    assert document["sweep_best"]["value"] == 2.0
+    assert document.sweep is not None
+    assert [step.value for step in document.sweep.steps] == [1.0, 2.0]
+    assert all(step.goodput.met for step in document.sweep.steps)
+    best = document.sweep.best_step
+    assert best is not None
+    assert best.value == 2.0
     assert "highest users meeting every SLO: 2" in result.stdout

@@ -8,17 +8,21 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from chatgauge.loadtests._assembly import report_of
 from chatgauge.loadtests._health import HealthInputs
 from chatgauge.loadtests._metrics import compute_results
+from chatgauge.loadtests._options import RunOptions
 from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._slo import slo_bounds
 from chatgauge.reports import render_load_html
-from chatgauge.reports._render import read_result, render_result_html
-from tests.sweep_fixtures import sweep_result, sweep_step
+from chatgauge.reports._render import ResultError, read_result, render_result_html
+from chatgauge.results.load import LoadReport, LoadStatus
+from tests.sweep_fixtures import make_step, sweep_result
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -68,21 +72,23 @@ def _samples(count: int = 120, seed: int = 3) -> list[RequestSample]:
     return samples
 
 
-def _result(health: HealthInputs | None = None, **extra: Any) -> dict[str, Any]:
-    result = compute_results(
+def _result(health: HealthInputs | None = None) -> LoadReport:
+    slos = {"ttft_ms": 240.0, "tpot_ms": 25.0}
+    measurement = compute_results(
         _samples(),
         window=(BASE + 2 * S, BASE + 14 * S),
-        slos={"ttft_ms": 240, "tpot_ms": 25},
+        slos=slos,
         health=health,
     )
-    result.update(
+    options = RunOptions(prompts="prompts <script>x</script> <b>bold</b>", slos=slo_bounds(slos))
+    return report_of(
+        measurement,
+        config=options.config(model=HOSTILE_MODEL, users=8, processes=1, run_time_s=14.0),
         endpoint=HOSTILE_ENDPOINT,
-        model=HOSTILE_MODEL,
         started_at="2026-11-25T10:00:00Z",
-        config={"users": 8, "note <script>x</script>": "<b>bold</b>"},
-        **extra,
+        elapsed_s=14.0,
+        status=LoadStatus.COMPLETED,
     )
-    return result
 
 
 def test_page_is_self_contained() -> None:
@@ -133,9 +139,9 @@ def test_page_has_the_plots_and_the_percentile_table() -> None:
 def test_headline_numbers_carry_their_definitions_and_exact_values() -> None:
     result = _result()
     page = render_load_html(result)
-    assert result["definitions"]["ttft_ms"] in page
-    assert result["definitions"]["output_tokens_per_s"] in page
-    p99 = result["metrics"]["ttft_ms"]["p99"]
+    assert result.definitions["ttft_ms"] in page
+    assert result.definitions["output_tokens_per_s"] in page
+    p99 = result.metrics.ttft_ms.p99
     assert f'title="{p99!r}"' in page  # the tooltip keeps full precision
 
 
@@ -150,9 +156,10 @@ def test_untrustworthy_generator_shows_a_red_banner_with_reasons() -> None:
 
 def test_clumping_warning_appears_when_suspected() -> None:
     result = _result()
-    result["generator"]["clumping"] = {**result["generator"]["clumping"], "suspected": True}
-    result["generator"]["clumping"]["reason"] = "Buffering proxy suspected: <bursts>"
-    page = render_load_html(result)
+    clumping = replace(
+        result.generator.clumping, suspected=True, reason="Buffering proxy suspected: <bursts>"
+    )
+    page = render_load_html(replace(result, generator=replace(result.generator, clumping=clumping)))
     assert 'id="clumping-warning"' in page
     assert "Buffering proxy suspected: &lt;bursts&gt;" in page
 
@@ -165,7 +172,17 @@ def test_slo_section_and_verdict() -> None:
 
 
 def test_empty_run_renders() -> None:
-    page = render_load_html(compute_results([]))
+    empty = compute_results([])
+    page = render_load_html(
+        report_of(
+            empty,
+            config=RunOptions().config(model="m", users=1, processes=1, run_time_s=None),
+            endpoint="http://127.0.0.1:9/v1",
+            started_at="",
+            elapsed_s=0.0,
+            status=LoadStatus.INTERRUPTED,
+        )
+    )
     assert "no data" in page
     assert "No request failed." in page
 
@@ -233,7 +250,7 @@ def test_sweep_section_plots_latency_against_throughput_with_slo_lines_and_the_k
     ]
     assert 'id="sweep-verdict"><strong>Sweep: best step 8 users.' in page
     # The pooled SLO verdict (missed over all steps mixed) is not the sweep's verdict.
-    assert result["slo_met"] is False
+    assert result.goodput.met is False
     assert "SLOs missed." not in page
 
 
@@ -250,7 +267,7 @@ def test_sweep_knee_sits_on_the_best_steps_point() -> None:
 
 
 def test_sweep_without_a_step_meeting_the_slos_says_so() -> None:
-    steps = [sweep_step(32, 420.0)]
+    steps = [make_step(32, 420.0)]
     page = render_load_html(sweep_result(steps))
     assert "Sweep: no step met every SLO." in page
     assert 'class="marker best"' not in page
@@ -271,22 +288,23 @@ def test_page_without_a_sweep_has_no_sweep_section() -> None:
     assert 'class="marker' not in page
 
 
-def test_sweep_step_text_is_escaped() -> None:
-    step = sweep_step(4, 80.0, kind="<script>alert('kind')</script>", value=HOSTILE_MODEL)
-    page = render_load_html(sweep_result([step]))
-    assert "<script>alert" not in page
-    assert "<img src=x" not in page
-    label = (
-        "&lt;script&gt;alert(&#39;kind&#39;)&lt;/script&gt; m &lt;img src=x onerror=alert(1)&gt;"
-    )
-    assert page.count(label) >= 2  # the table row and the chart's step label
-    assert "{{ 7*7 }}" in page
-    assert "onerror=alert(1)&gt; 49" not in page
+def test_a_sweep_step_of_a_foreign_kind_is_refused_naming_the_field(tmp_path: Path) -> None:
+    # Step kinds and values are typed (a kind name, a number): hostile text cannot be one.
+    document = sweep_result().to_json()
+    document["sweep"]["kind"] = "<script>alert('kind')</script>"
+    path = tmp_path / "load.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ResultError) as caught:
+        read_result(path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert "field 'sweep.kind'" in message
+    assert "\n" not in message
 
 
 def test_report_html_recognises_a_sweep_result(tmp_path: Path) -> None:
     path = tmp_path / "load.json"
-    path.write_text(json.dumps(sweep_result()), encoding="utf-8")
+    path.write_text(json.dumps(sweep_result().to_json()), encoding="utf-8")
     kind, document = read_result(path)
     assert kind == "load"
     assert ">TTFT against throughput, per sweep step" in render_result_html(kind, document)

@@ -17,9 +17,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatgauge.loadtests._metrics import MAX_POINTS, compute_results, parse_slo
+from chatgauge.loadtests._definitions import MAX_POINTS
+from chatgauge.loadtests._metrics import compute_results
 from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._slo import parse_slo
 from chatgauge.loadtests._stats import quantile, summarize
+from chatgauge.results.load import (
+    ErrorGroup,
+    MetricName,
+    RequestCounts,
+    SloBound,
+    Stat,
+    Summary,
+    TokenSources,
+    Trust,
+)
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -100,28 +112,30 @@ def test_summary_percentiles_match_statistics_inclusive_method(values: list[floa
     summary = summarize(values)
     centiles = statistics.quantiles(values, n=100, method="inclusive")
     permille = statistics.quantiles(values, n=1000, method="inclusive")
-    assert summary["count"] == len(values)
-    assert summary["min"] == min(values)
-    assert summary["max"] == max(values)
-    assert math.isclose(
-        summary["mean"] or 0.0, statistics.fmean(values), rel_tol=1e-9, abs_tol=1e-6
-    )
-    for key, expected in (
+    assert summary.count == len(values)
+    assert summary.min == min(values)
+    assert summary.max == max(values)
+    assert math.isclose(summary.mean or 0.0, statistics.fmean(values), rel_tol=1e-9, abs_tol=1e-6)
+    expectations: tuple[tuple[Stat, float], ...] = (
         ("p50", statistics.median(values)),
         ("p90", centiles[89]),
         ("p95", centiles[94]),
         ("p99", centiles[98]),
         ("p999", permille[998]),
-    ):
-        assert math.isclose(summary[key] or 0.0, expected, rel_tol=1e-9, abs_tol=1e-6), key
-    ordered = [summary[k] for k in ("min", "p50", "p90", "p95", "p99", "p999", "max")]
+    )
+    for key, expected in expectations:
+        got = summary.figure(key)
+        assert math.isclose(got or 0.0, expected, rel_tol=1e-9, abs_tol=1e-6), key
+    stats: tuple[Stat, ...] = ("min", "p50", "p90", "p95", "p99", "p999", "max")
+    ordered = [summary.figure(k) for k in stats]
     assert ordered == sorted(ordered)  # type: ignore[type-var]
 
 
 def test_summary_of_nothing_is_count_zero_and_nulls() -> None:
     summary = summarize([])
-    assert summary["count"] == 0
-    assert all(summary[k] is None for k in summary if k != "count")
+    assert summary.count == 0
+    assert summary == Summary(count=0)
+    assert all(summary.figure(k) is None for k in ("mean", "min", "p50", "p99", "max"))
 
 
 def test_quantile_rejects_bad_input() -> None:
@@ -134,8 +148,8 @@ def test_quantile_rejects_bad_input() -> None:
 def test_percentiles_keep_full_precision() -> None:
     # 7.4 ms must stay 7.4 (locust would store 7); interpolation is not rounded either.
     summary = summarize([7.4, 7.4, 7.45, 201.348123])
-    assert summary["p50"] == 7.4 + 0.5 * (7.45 - 7.4)
-    assert summary["max"] == 201.348123
+    assert summary.p50 == 7.4 + 0.5 * (7.45 - 7.4)
+    assert summary.max == 201.348123
 
 
 # --- per-request metrics -----------------------------------------------------------------
@@ -144,48 +158,48 @@ def test_percentiles_keep_full_precision() -> None:
 def test_role_only_first_chunk_never_counts_as_first_token() -> None:
     # The role-only chunk arrives at 50 ms (first event); the first content at 120 ms.
     result = compute_results([sample(0, [120, 140, 165], first_event_ms=50)])
-    metrics = result["metrics"]
-    assert metrics["ttft_ms"]["p50"] == pytest.approx(120, abs=1e-6)
-    assert metrics["ttfb_ms"]["p50"] == pytest.approx(50, abs=1e-6)
+    metrics = result.metrics
+    assert metrics.ttft_ms.p50 == pytest.approx(120, abs=1e-6)
+    assert metrics.ttfb_ms.p50 == pytest.approx(50, abs=1e-6)
 
 
 def test_tpot_and_decode_rate_exclude_the_first_token() -> None:
     result = compute_results([sample(0, [100, 110, 130, 160, 200])])
-    metrics = result["metrics"]
-    assert metrics["tpot_ms"]["p50"] == pytest.approx((200 - 100) / 4)
-    assert metrics["decode_rate_tps"]["p50"] == pytest.approx(4 / 0.100)
-    assert metrics["e2e_ms"]["p50"] == pytest.approx(201)
+    metrics = result.metrics
+    assert metrics.tpot_ms.p50 == pytest.approx((200 - 100) / 4)
+    assert metrics.decode_rate_tps.p50 == pytest.approx(4 / 0.100)
+    assert metrics.e2e_ms.p50 == pytest.approx(201)
 
 
 def test_tpot_uses_usage_token_count_not_event_count() -> None:
     # 3 events, usage says 7 tokens: TPOT divides the span by 6.
     result = compute_results([sample(0, [100, 130, 160], n=7, counts=(1, 3, 3))])
-    assert result["metrics"]["tpot_ms"]["p50"] == pytest.approx(60 / 6)
-    assert result["metrics"]["itl_ms"]["count"] == 2
+    assert result.metrics.tpot_ms.p50 == pytest.approx(60 / 6)
+    assert result.metrics.itl_ms.count == 2
     # Per-token gaps divide each gap by the later event's token count.
-    per_token = result["metrics"]["itl_per_token_ms"]
-    assert per_token["min"] == pytest.approx(10)
-    assert per_token["max"] == pytest.approx(10)
+    per_token = result.metrics.itl_per_token_ms
+    assert per_token.min == pytest.approx(10)
+    assert per_token.max == pytest.approx(10)
 
 
 def test_single_token_request_has_no_tpot_or_gaps() -> None:
     result = compute_results([sample(0, [100])])
-    assert result["metrics"]["tpot_ms"]["count"] == 0
-    assert result["metrics"]["itl_ms"]["count"] == 0
-    assert result["metrics"]["ttft_ms"]["count"] == 1
+    assert result.metrics.tpot_ms.count == 0
+    assert result.metrics.itl_ms.count == 0
+    assert result.metrics.ttft_ms.count == 1
 
 
 def test_itl_is_pooled_raw_so_a_stall_stays_visible() -> None:
     steady = [sample(i * 1000, [i * 1000 + 100 + 20 * k for k in range(11)]) for i in range(50)]
     stalled = sample(60_000, [60_100, 60_120, 60_140, 60_640, 60_660])  # one 500 ms stall
     result = compute_results([*steady, stalled])
-    itl = result["metrics"]["itl_ms"]
+    itl = result.metrics.itl_ms
     gaps = [20.0] * (50 * 10) + [20.0, 20.0, 500.0, 20.0]
-    assert itl["count"] == len(gaps)
-    assert itl["max"] == pytest.approx(500)
-    assert itl["p999"] == pytest.approx(statistics.quantiles(gaps, n=1000, method="inclusive")[998])
-    assert itl["p999"] > 100  # a per-request average (GuideLLM's ITL) would show ~20 ms
-    assert itl["p50"] == pytest.approx(20)
+    assert itl.count == len(gaps)
+    assert itl.max == pytest.approx(500)
+    assert itl.p999 == pytest.approx(statistics.quantiles(gaps, n=1000, method="inclusive")[998])
+    assert (itl.p999 or 0) > 100  # a per-request average (GuideLLM's ITL) would show ~20 ms
+    assert itl.p50 == pytest.approx(20)
 
 
 def test_latency_statistics_match_brute_force_over_random_requests() -> None:
@@ -211,22 +225,23 @@ def test_latency_statistics_match_brute_force_over_random_requests() -> None:
         lags.append((at(send) - at(sched)) / MS)
         tpots.append((token_ns[-1] - token_ns[0]) / MS / (len(tokens) - 1))
         gaps += [(b - a) / MS for a, b in itertools.pairwise(token_ns)]
-    metrics = compute_results(samples)["metrics"]
-    for key, values in (
+    metrics = compute_results(samples).metrics
+    expected: tuple[tuple[MetricName, list[float]], ...] = (
         ("ttft_ms", ttfts),
         ("ttft_from_schedule_ms", sched_ttfts),
         ("e2e_ms", e2es),
         ("schedule_lag_ms", lags),
         ("tpot_ms", tpots),
         ("itl_ms", gaps),
-    ):
-        summary = metrics[key]
-        assert summary["count"] == len(values), key
-        assert close(summary["mean"], statistics.fmean(values)), key
-        assert close(summary["p50"], statistics.median(values)), key
-        assert close(summary["p99"], statistics.quantiles(values, n=100, method="inclusive")[98])
-        assert summary["min"] == min(values), key
-        assert summary["max"] == max(values), key
+    )
+    for key, values in expected:
+        summary = metrics.summary(key)
+        assert summary.count == len(values), key
+        assert close(summary.mean, statistics.fmean(values)), key
+        assert close(summary.p50, statistics.median(values)), key
+        assert close(summary.p99, statistics.quantiles(values, n=100, method="inclusive")[98])
+        assert summary.min == min(values), key
+        assert summary.max == max(values), key
 
 
 # --- window, throughput, requests ------------------------------------------------------------
@@ -238,11 +253,11 @@ def test_warm_up_and_cool_down_are_excluded() -> None:
     late = sample(30_000, [30_050, 30_060])  # after the window
     window = (at(10_000), at(20_000))
     result = compute_results([warm, *inside, late], window=window)
-    assert result["metrics"]["ttft_ms"]["count"] == 5
-    assert result["metrics"]["ttft_ms"]["max"] == pytest.approx(100)
-    assert result["requests"]["total"] == 5
-    assert result["requests"]["outside_window"] == 2
-    assert result["window"]["length_s"] == pytest.approx(10)
+    assert result.metrics.ttft_ms.count == 5
+    assert result.metrics.ttft_ms.max == pytest.approx(100)
+    assert result.requests.total == 5
+    assert result.requests.outside_window == 2
+    assert result.window.length_s == pytest.approx(10)
 
 
 def test_output_tokens_per_s_counts_requests_completed_inside_the_window() -> None:
@@ -253,12 +268,12 @@ def test_output_tokens_per_s_counts_requests_completed_inside_the_window() -> No
         sample(2500, [2600, 3500], n=40),  # sent inside, completes after the window
         sample(1500, [1600], n=8, error_kind="malformed", done_ms=1700),  # failed: no tokens
     ]
-    throughput = compute_results(samples, window=window)["throughput"]
-    assert throughput["output_tokens"] == 10 + 20
-    assert throughput["output_tokens_per_s"] == pytest.approx(30 / 2)
-    assert throughput["requests_completed"] == 2
-    assert throughput["requests_per_s"] == pytest.approx(1.0)
-    assert throughput["errors_per_s"] == pytest.approx(0.5)
+    throughput = compute_results(samples, window=window).throughput
+    assert throughput.output_tokens == 10 + 20
+    assert throughput.output_tokens_per_s == pytest.approx(30 / 2)
+    assert throughput.requests_completed == 2
+    assert throughput.requests_per_s == pytest.approx(1.0)
+    assert throughput.errors_per_s == pytest.approx(0.5)
 
 
 def test_token_sources_and_counts() -> None:
@@ -268,15 +283,15 @@ def test_token_sources_and_counts() -> None:
         sample(0, [10, 20], source="usage"),
         sample(0, [], error_kind="timeout", status=None, error="read timed out"),
     ]
-    requests = compute_results(samples)["requests"]
-    assert requests == {
-        "total": 4,
-        "completed": 3,
-        "failed": 1,
-        "outside_window": 0,
-        "output_tokens": 6,
-        "token_source": {"usage": 2, "events": 1},
-    }
+    requests = compute_results(samples).requests
+    assert requests == RequestCounts(
+        total=4,
+        completed=3,
+        failed=1,
+        outside_window=0,
+        output_tokens=6,
+        token_source=TokenSources(usage=2, events=1),
+    )
 
 
 def test_errors_grouped_by_kind_and_http_status_with_first_example() -> None:
@@ -287,9 +302,9 @@ def test_errors_grouped_by_kind_and_http_status_with_first_example() -> None:
         sample(3, [], error_kind="timeout", status=None, error="no bytes for 30 s"),
         sample(4, [10, 20]),
     ]
-    errors = compute_results(samples)["errors"]
-    assert errors[0] == {"kind": "http 429", "count": 2, "example": "slow down (first)"}
-    assert {e["kind"]: e["count"] for e in errors} == {"http 429": 2, "http 500": 1, "timeout": 1}
+    errors = compute_results(samples).errors
+    assert errors[0] == ErrorGroup(kind="http 429", count=2, example="slow down (first)")
+    assert {e.kind: e.count for e in errors} == {"http 429": 2, "http 500": 1, "timeout": 1}
 
 
 # --- SLOs and goodput ------------------------------------------------------------------------
@@ -305,37 +320,41 @@ def test_goodput_and_attainment_count_errors_as_misses() -> None:
     result = compute_results(
         samples, window=(at(0), at(2000)), slos={"ttft_ms": 200, "tpot_ms": 50}
     )
-    goodput = result["goodput"]
-    assert goodput["attainment"] == {"ttft_ms": 2 / 4, "tpot_ms": 2 / 4}
-    assert goodput["good_requests"] == 1
-    assert goodput["requests_per_s"] == pytest.approx(1 / 2.0)
-    assert result["slo_met"] is False
+    goodput = result.goodput
+    assert {slo.name: slo.attainment for slo in goodput.slos} == {
+        "ttft_ms": 2 / 4,
+        "tpot_ms": 2 / 4,
+    }
+    assert goodput.good_requests == 1
+    assert goodput.requests_per_s == pytest.approx(1 / 2.0)
+    assert goodput.met is False
 
 
 def test_slo_met_when_every_request_is_good_and_none_without_slos() -> None:
     samples = [sample(i * 10, [i * 10 + 100, i * 10 + 120]) for i in range(10)]
-    assert compute_results(samples, slos={"ttft_ms": 150, "itl_ms": 25})["slo_met"] is True
-    assert compute_results(samples, slos={"itl_ms": 15})["slo_met"] is False
-    assert compute_results(samples)["slo_met"] is None
+    assert compute_results(samples, slos={"ttft_ms": 150, "itl_ms": 25}).goodput.met is True
+    assert compute_results(samples, slos={"itl_ms": 15}).goodput.met is False
+    assert compute_results(samples).goodput.met is None
 
 
 def test_itl_slo_bounds_the_largest_gap_of_a_request() -> None:
     samples = [sample(0, [100, 110, 120, 400, 410]), sample(0, [100, 110, 120, 130])]
-    goodput = compute_results(samples, slos={"itl_ms": 50})["goodput"]
-    assert goodput["attainment"]["itl_ms"] == 0.5
+    goodput = compute_results(samples, slos={"itl_ms": 50}).goodput
+    assert [(slo.name, slo.attainment) for slo in goodput.slos] == [("itl_ms", 0.5)]
 
 
 def test_successful_request_without_tokens_misses_ttft_but_not_decode_slos() -> None:
     empty = sample(0, [], done_ms=30)  # completed, but the stream carried no token
-    goodput = compute_results([empty], slos={"ttft_ms": 1000, "tpot_ms": 1, "itl_ms": 1})["goodput"]
-    assert goodput["attainment"] == {"ttft_ms": 0.0, "tpot_ms": 1.0, "itl_ms": 1.0}
+    goodput = compute_results([empty], slos={"ttft_ms": 1000, "tpot_ms": 1, "itl_ms": 1}).goodput
+    attainment = {slo.name: slo.attainment for slo in goodput.slos}
+    assert attainment == {"ttft_ms": 0.0, "tpot_ms": 1.0, "itl_ms": 1.0}
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("ttft_ms=500", ("ttft_ms", 500.0)), (" tpot_ms = 12.5 ", ("tpot_ms", 12.5))],
+    [("ttft_ms=500", SloBound("ttft_ms", 500.0)), (" tpot_ms = 12.5 ", SloBound("tpot_ms", 12.5))],
 )
-def test_parse_slo_accepts(text: str, expected: tuple[str, float]) -> None:
+def test_parse_slo_accepts(text: str, expected: SloBound) -> None:
     assert parse_slo(text) == expected
 
 
@@ -369,41 +388,40 @@ def test_per_second_series() -> None:
         sample(1200, [1300, 1400], done_ms=1600),  # in flight 1.2..1.6 s
         sample(2100, [], error_kind="http", status=503, done_ms=2200),
     ]
-    series = compute_results(samples, origin_ns=at(0))["series"]
-    assert [row["t"] for row in series] == [0, 1, 2]
-    assert [row["requests_started"] for row in series] == [1, 1, 1]
-    assert [row["requests_completed"] for row in series] == [0, 2, 0]
-    assert [row["output_tokens"] for row in series] == [0, 5, 0]
-    assert [row["streamed_tokens"] for row in series] == [3, 2, 0]
-    assert [row["errors"] for row in series] == [0, 0, 1]
-    active = [row["active_requests"] for row in series]
-    assert active == pytest.approx([1.0, 0.5 + 0.4, 0.1])
-    assert series[0]["ttft_p50_ms"] == pytest.approx(200)
-    assert series[1]["ttft_p50_ms"] == pytest.approx(100)
-    assert series[2]["ttft_p50_ms"] is None
+    series = compute_results(samples, origin_ns=at(0)).series
+    assert series.t == (0, 1, 2)
+    assert series.requests_started == (1, 1, 1)
+    assert series.requests_completed == (0, 2, 0)
+    assert series.output_tokens == (0, 5, 0)
+    assert series.streamed_tokens == (3, 2, 0)
+    assert series.errors == (0, 0, 1)
+    assert series.active_requests == pytest.approx([1.0, 0.5 + 0.4, 0.1])
+    assert series.ttft_p50_ms[0] == pytest.approx(200)
+    assert series.ttft_p50_ms[1] == pytest.approx(100)
+    assert series.ttft_p50_ms[2] is None
 
 
 def test_points_are_bounded_and_in_send_order() -> None:
     count = 2 * MAX_POINTS + 1
     samples = [sample(i, [i + 50]) for i in reversed(range(count))]
-    points = compute_results(samples)["points"]
-    assert len(points["rows"]) <= MAX_POINTS
-    assert points["stride"] == 3
-    times = [row[0] for row in points["rows"]]
-    assert times == sorted(times)
-    assert points["rows"][0][1] == pytest.approx(50)
+    points = compute_results(samples).points
+    assert len(points.t_s) == len(points.ttft_ms) == len(points.e2e_ms) == len(points.ok)
+    assert len(points.t_s) <= MAX_POINTS
+    assert points.stride == 3
+    assert list(points.t_s) == sorted(points.t_s)
+    assert points.ttft_ms[0] == pytest.approx(50)
 
 
 def test_every_metric_has_a_definition() -> None:
     result = compute_results([sample(0, [10, 20])])
-    for key in (*result["metrics"], "output_tokens_per_s", "requests_per_s", "goodput"):
-        assert key in result["definitions"]
-        assert len(result["definitions"][key]) > 20
+    for key in (*result.metrics.to_json(), "output_tokens_per_s", "requests_per_s", "goodput"):
+        assert key in result.definitions
+        assert len(result.definitions[key]) > 20
 
 
 def test_no_samples_gives_empty_but_complete_sections() -> None:
     result = compute_results([])
-    assert result["metrics"]["ttft_ms"]["count"] == 0
-    assert result["throughput"]["output_tokens_per_s"] is None
-    assert result["series"] == []
-    assert result["generator"]["verdict"] == "trustworthy"
+    assert result.metrics.ttft_ms.count == 0
+    assert result.throughput.output_tokens_per_s is None
+    assert result.series.t == ()
+    assert result.generator.verdict is Trust.TRUSTWORTHY

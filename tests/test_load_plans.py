@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chatgauge.loadtests._options import (
-    LoadSettings,
+    RunOptions,
     parse_duration,
     parse_number_list,
     parse_step,
@@ -24,6 +24,7 @@ from chatgauge.loadtests._schedule import (
     rate_segments,
     shape_tick,
 )
+from chatgauge.results.load import SloBound
 
 NS = 1_000_000_000
 
@@ -59,7 +60,7 @@ def _options(**values: Any) -> SimpleNamespace:
 
 
 def test_settings_from_locust_options() -> None:
-    settings = LoadSettings.from_options(
+    settings = RunOptions.from_options(
         _options(
             model="m",
             rate=2.0,
@@ -76,8 +77,8 @@ def test_settings_from_locust_options() -> None:
     assert settings.warmup_s == 5.0
     assert not settings.include_usage
     assert not settings.verify_tls
-    assert settings.slos == ("ttft_ms=500",)
-    assert LoadSettings.from_options(_options()).rate is None  # closed loop by default
+    assert settings.slos == (SloBound("ttft_ms", 500.0),)
+    assert RunOptions.from_options(_options()).rate is None  # closed loop by default
 
 
 @pytest.mark.parametrize(
@@ -89,22 +90,24 @@ def test_settings_from_locust_options() -> None:
         ({"ramp": "10s", "step": "2:5s"}, "one of"),
         ({"sweep_rates": "1,2", "sweep_users": "1,2"}, "not both"),
         ({"prompts": "/nonexistent/prompts.jsonl"}, "prompt file"),
+        ({"slo": ["speed=3"]}, "unknown SLO 'speed'"),
     ],
 )
 def test_bad_settings_are_one_line_errors(values: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        LoadSettings.from_options(_options(**values))
+        RunOptions.from_options(_options(**values))
 
 
 def test_the_api_key_comes_from_the_environment_and_stays_out_of_the_repr(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CHATGAUGE_API_KEY", "sk-plans-secret")
-    settings = LoadSettings.from_options(_options())
+    settings = RunOptions.from_options(_options())
     assert settings.api_key is not None
     assert settings.api_key.reveal() == "sk-plans-secret"
     assert "sk-plans-secret" not in repr(settings)
-    assert "sk-plans-secret" not in json.dumps(settings.public())
+    config = settings.config(model="m", users=1, processes=1, run_time_s=None)
+    assert "sk-plans-secret" not in json.dumps(config.to_json())
 
 
 def test_synthetic_prompts_have_the_asked_length_and_differ() -> None:
@@ -191,20 +194,18 @@ def test_a_rate_sweep_switches_rate_exactly_at_each_step_boundary() -> None:
 
 
 def test_shape_plans() -> None:
-    fixed = LoadSettings()
+    fixed = RunOptions()
     assert shape_tick(fixed, 8, 2.0, 30.0, 5.0) == (8, 2.0)
     assert shape_tick(fixed, 8, 2.0, 30.0, 30.0) is None
     assert shape_tick(fixed, 8, 2.0, None, 1e6) == (8, 2.0)  # no -t: until stopped
-    assert shape_tick(LoadSettings(ramp_s=20.0), 8, 8.0, 60.0, 1.0) == (8, 0.4)
-    step = LoadSettings(step=(4, 10.0))
+    assert shape_tick(RunOptions(ramp_s=20.0), 8, 8.0, 60.0, 1.0) == (8, 0.4)
+    step = RunOptions(step=(4, 10.0))
     ticks = [shape_tick(step, 10, 1.0, 60.0, t) for t in (0.0, 9.9, 10.0, 25.0)]
     assert ticks == [(4, 4.0), (4, 4.0), (8, 4.0), (10, 4.0)]
-    users_sweep = LoadSettings(sweep_kind="users", sweep_values=(1.0, 4.0), sweep_step_s=5.0)
+    users_sweep = RunOptions(sweep_kind="users", sweep_values=(1.0, 4.0), sweep_step_s=5.0)
     assert shape_tick(users_sweep, 1, 1.0, None, 6.0) == (4, 4.0)
     assert shape_tick(users_sweep, 1, 1.0, None, 10.0) is None
     assert planned_duration(users_sweep, 99.0) == 10.0
-    rate_sweep = LoadSettings(
-        rate=1.0, sweep_kind="rate", sweep_values=(1.0, 3.0), sweep_step_s=5.0
-    )
+    rate_sweep = RunOptions(rate=1.0, sweep_kind="rate", sweep_values=(1.0, 3.0), sweep_step_s=5.0)
     assert rate_segments(rate_sweep, 0.5) == [(0.0, 0.5), (5.0, 1.5)]
     assert shape_tick(rate_sweep, 16, 16.0, None, 7.0) == (16, 16.0)

@@ -20,7 +20,7 @@ import pytest
 import chatgauge
 from chatgauge._secret import Secret
 from chatgauge.server import ServerConfig, background_server
-from tests.load_support import child_env
+from tests.load_support import child_env, read_report
 
 # Random per test run, so no file can contain it by coincidence or from an earlier run.
 KEY = "sk-leakprobe-" + secrets.token_hex(16)
@@ -89,6 +89,6 @@ def test_load_never_writes_the_key(server: str, tmp_path: Path, how: str) -> Non
     assert run.returncode == 0, run.stdout.decode() + run.stderr.decode()
     names = _assert_key_absent(tmp_path, run)
     assert {"load.json", "load.html"} <= set(names)
-    document = json.loads((tmp_path / "reports" / "load.json").read_text())
-    assert document["requests"]["completed"] > 0  # the endpoint accepted the key
-    assert document["requests"]["failed"] == 0
+    document = read_report(tmp_path / "reports")
+    assert document.requests.completed > 0  # the endpoint accepted the key
+    assert document.requests.failed == 0

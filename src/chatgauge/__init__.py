@@ -13,7 +13,10 @@ from chatgauge.conformance._session import (
     run_conformance,
 )
 from chatgauge.conformance._settings import ConformanceSettings
+from chatgauge.loadtests._launch import run_load
+from chatgauge.loadtests._settings import LoadSettings
 from chatgauge.results.conformance import CheckResult, ConformanceRun, RunStatus, Status
+from chatgauge.results.load import LoadReport
 
 __all__ = [
     "ChatCase",
@@ -29,6 +32,8 @@ __all__ = [
     "FramingFacts",
     "LimitExceeded",
     "Limits",
+    "LoadReport",
+    "LoadSettings",
     "ReportWriteError",
     "RunStatus",
     "SSEDecodeError",
@@ -39,4 +44,5 @@ __all__ = [
     "TimedEvent",
     "__version__",
     "run_conformance",
+    "run_load",
 ]

@@ -19,6 +19,7 @@ from chatgauge._models import ChatCase, TimedEvent
 from chatgauge.cli import _check, _load
 from chatgauge.cli._errors import UsageError
 from chatgauge.conformance._settings import ConformanceSettings
+from chatgauge.loadtests._settings import LoadSettings
 from chatgauge.server import ServerStartError, spawned_server
 
 DEMO_MODEL = "pro"
@@ -54,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"chatgauge demo: reference endpoint at {base_url}", flush=True)
             _stream_one(base_url)
             print("chatgauge demo: running the conformance checks", flush=True)
-            from chatgauge.cli import build_parser
 
             check_code = conformance_step(base_url, args.report_dir)
         profile = ["--ttft-ms", str(DEMO_TTFT_MS), "--itl-ms", str(DEMO_ITL_MS)]
@@ -64,26 +64,19 @@ def run(args: argparse.Namespace) -> int:
                 f"(TTFT {DEMO_TTFT_MS} ms, ITL {DEMO_ITL_MS} ms)",
                 flush=True,
             )
-            load_args = [
-                "load",
-                "--base-url",
-                base_url,
-                "--model",
-                DEMO_MODEL,
-                "--users",
-                "8",
-                "--duration",
-                "10s",
-                "--warmup",
-                "2s",
-                "--max-tokens",
-                "32",
-                "--slo",
-                f"ttft_ms={DEMO_TTFT_MS + 50}",
-                "--report-dir",
-                str(args.report_dir),
-            ]
-            load_code = _load.run(build_parser().parse_args(load_args))
+            load_code = _load.run_settings(
+                LoadSettings(
+                    base_url=base_url,
+                    model=DEMO_MODEL,
+                    users=8,
+                    duration_s=10.0,
+                    warmup_s=2.0,
+                    max_tokens=32,
+                    slos={"ttft_ms": DEMO_TTFT_MS + 50},
+                    report_dir=args.report_dir,
+                    progress=True,
+                )
+            )
     except ServerStartError as exc:
         raise UsageError(f"could not start the reference endpoint: {exc}") from None
     print(f"chatgauge demo: reports in {args.report_dir}/ (open conformance.html and load.html)")

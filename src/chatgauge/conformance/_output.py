@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from chatgauge._secret import Secret
-from chatgauge.results import safe_tree, write_atomic
+from chatgauge.results import write_atomic
 from chatgauge.results._files import document_bytes
 from chatgauge.results.conformance import HTML_NAME, JSON_NAME, JUNIT_NAME, ConformanceRun
 
@@ -58,20 +57,11 @@ def write_reports(
     return paths
 
 
-def scrub(value: Any, secret: Secret | None) -> Any:
-    """Transitional, for the load collector only: ``loadtests/_collector.py`` imports this
-    and ``write_atomic`` from here until its split moves it onto the results layer; remove
-    both then. Without a secret it returns ``value`` itself, as it always did."""
-    return safe_tree(value, secret) if secret else value
-
-
 __all__ = [
     "HTML_NAME",
     "JSON_NAME",
     "JUNIT_NAME",
     "safe_run",
-    "scrub",
-    "write_atomic",
     "write_json",
     "write_reports",
 ]

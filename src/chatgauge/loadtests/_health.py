@@ -13,10 +13,11 @@ events in bursts, so inter-token gaps measure the proxy rather than the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass, field, replace
+from typing import Final
 
 from chatgauge.loadtests._stats import quantile, summarize
+from chatgauge.results.load import Clumping, GeneratorHealth, HealthThresholds, Trust
 
 CPU_P90_LIMIT_PERCENT: Final = 90.0
 """A process busier than this (percent of one core, p90 of per-second samples) has greenlets
@@ -92,7 +93,16 @@ class SampleEvidence:
     max_events_per_read: Sequence[int] = ()
 
 
-def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> dict[str, Any]:
+THRESHOLDS: Final = HealthThresholds(
+    cpu_p90_percent=CPU_P90_LIMIT_PERCENT,
+    hub_lag_p99_ms=HUB_LAG_P99_LIMIT_MS,
+    hub_lag_ttft_fraction=HUB_LAG_TTFT_FRACTION,
+    schedule_lag_p99_ms=SCHEDULE_LAG_P99_LIMIT_MS,
+    achieved_rate_min_fraction=ACHIEVED_RATE_MIN_FRACTION,
+)
+
+
+def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> GeneratorHealth:
     """The ``generator`` section of ``load.json``: figures, verdict, reasons and clumping."""
     health = inputs or HealthInputs()
     cpu = summarize(health.cpu_percent)
@@ -103,7 +113,7 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> d
     reasons: list[str] = []
     notes: list[str] = []
 
-    cpu_p90 = cpu["p90"]
+    cpu_p90 = cpu.p90
     if cpu_p90 is None:
         notes.append("The generator's CPU use was not measured.")
     elif cpu_p90 > CPU_P90_LIMIT_PERCENT:
@@ -113,7 +123,7 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> d
             f"so the latencies include the generator's own queueing. {advice}"
         )
 
-    hub_p99 = hub["p99"]
+    hub_p99 = hub.p99
     if hub_p99 is None:
         notes.append("The event-loop (gevent hub) lag was not measured.")
     else:
@@ -134,7 +144,7 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> d
                 f"{advice}"
             )
 
-    schedule_p99 = schedule["p99"]
+    schedule_p99 = schedule.p99
     if schedule_p99 is not None and schedule_p99 > SCHEDULE_LAG_P99_LIMIT_MS:
         reasons.append(
             f"Requests left up to {schedule_p99:.2f} ms (p99) after their scheduled start "
@@ -154,29 +164,23 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> d
                 f"configured, so these figures do not describe the target load. {advice}"
             )
 
-    return {
-        "verdict": "untrustworthy" if reasons else "trustworthy",
-        "reasons": reasons,
-        "notes": notes,
-        "cpu_percent": cpu,
-        "hub_lag_ms": hub,
-        "schedule_lag_ms": schedule,
-        "target_rate": health.target_rate,
-        "achieved_rate": achieved,
-        "users": health.users,
-        "processes": health.processes,
-        "thresholds": {
-            "cpu_p90_percent": CPU_P90_LIMIT_PERCENT,
-            "hub_lag_p99_ms": HUB_LAG_P99_LIMIT_MS,
-            "hub_lag_ttft_fraction": HUB_LAG_TTFT_FRACTION,
-            "schedule_lag_p99_ms": SCHEDULE_LAG_P99_LIMIT_MS,
-            "achieved_rate_min_fraction": ACHIEVED_RATE_MIN_FRACTION,
-        },
-        "clumping": detect_clumping(evidence),
-    }
+    return GeneratorHealth(
+        verdict=Trust.UNTRUSTWORTHY if reasons else Trust.TRUSTWORTHY,
+        reasons=tuple(reasons),
+        notes=tuple(notes),
+        cpu_percent=cpu,
+        hub_lag_ms=hub,
+        schedule_lag_ms=schedule,
+        target_rate=health.target_rate,
+        achieved_rate=achieved,
+        users=health.users,
+        processes=health.processes,
+        thresholds=THRESHOLDS,
+        clumping=detect_clumping(evidence),
+    )
 
 
-def detect_clumping(evidence: SampleEvidence) -> dict[str, Any]:
+def detect_clumping(evidence: SampleEvidence) -> Clumping:
     """Whether events arrive in bursts (a buffering proxy), with the figures it rests on.
 
     Suspected when all three hold: pooled token events per read >=
@@ -189,16 +193,16 @@ def detect_clumping(evidence: SampleEvidence) -> dict[str, Any]:
     burst_p50 = quantile(bursts, 0.5) if bursts else None
     burst_max = bursts[-1] if bursts else None
     itl, tpot = evidence.itl_p50_ms, evidence.tpot_p50_ms
-    figures: dict[str, Any] = {
-        "events_per_read": per_read,
-        "max_events_per_read_p50": burst_p50,
-        "max_events_per_read_max": burst_max,
-        "itl_p50_ms": itl,
-        "tpot_p50_ms": tpot,
-        "ttft_p50_ms": evidence.ttft_p50_ms,
-    }
+    figures = Clumping(
+        events_per_read=per_read,
+        max_events_per_read_p50=burst_p50,
+        max_events_per_read_max=burst_max,
+        itl_p50_ms=itl,
+        tpot_p50_ms=tpot,
+        ttft_p50_ms=evidence.ttft_p50_ms,
+    )
     if per_read is None or burst_p50 is None or itl is None or tpot is None or tpot <= 0:
-        return {"suspected": False, "reason": None, **figures}
+        return figures
     suspected = (
         per_read >= CLUMP_EVENTS_PER_READ
         and burst_p50 >= CLUMP_MAX_EVENTS_PER_READ_P50
@@ -219,7 +223,7 @@ def detect_clumping(evidence: SampleEvidence) -> dict[str, Any]:
             f"buffering for text/event-stream) and compare; a generator too busy to read each "
             f"event as it arrives produces the same pattern, so check the health figures too."
         )
-    return {"suspected": suspected, "reason": reason, **figures}
+    return replace(figures, suspected=suspected, reason=reason)
 
 
 def _advice(health: HealthInputs) -> str:

@@ -2,7 +2,9 @@
 
 :func:`add_arguments` adds the options to locust's parser (they also show in the web UI and
 travel from the master to the workers with locust's own spawn messages);
-:meth:`LoadSettings.from_options` turns the parsed values into one checked value. The API key
+:meth:`RunOptions.from_options` turns the parsed values into one checked value, read by the
+users, the load shape and the collector of each locust process (what a Python caller asks
+for is :class:`chatgauge.loadtests.LoadSettings`, which becomes these options). The API key
 is never an option: parsed options are shown in the web UI and shipped to workers, so the
 key comes from the environment (:data:`API_KEY_ENV`, else ``OPENAI_API_KEY``) of each
 process. This module does not import locust, so the CLI can validate flags without it.
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from chatgauge._secret import Secret
+from chatgauge.loadtests._slo import parse_slo
+from chatgauge.results.load import LoadConfig, SloBound, StepPlan, SweepPlan
 
 API_KEY_ENV: Final = "CHATGAUGE_API_KEY"
 ARRIVALS: Final = ("poisson", "constant")
@@ -143,11 +147,11 @@ def add_arguments(parser: Any) -> None:
 
 
 @dataclass(frozen=True)
-class LoadSettings:
+class RunOptions:
     """Everything the users, the schedule and the collector need, checked.
 
     ``rate`` is ``None`` in closed-loop mode. ``sweep_values`` holds the sweep's rates or user
-    counts (``sweep_kind`` says which). Durations are seconds.
+    counts (``sweep_kind`` says which). Durations are seconds. ``slos`` are parsed bounds.
     """
 
     model: str = ""
@@ -164,7 +168,7 @@ class LoadSettings:
     seed: int = 0
     warmup_s: float = 0.0
     max_requests: int = 0
-    slos: tuple[str, ...] = ()
+    slos: tuple[SloBound, ...] = ()
     report_dir: str = ""
     progress: bool = False
     ramp_s: float = 0.0
@@ -175,7 +179,7 @@ class LoadSettings:
     dump_samples: str = ""
 
     @classmethod
-    def from_options(cls, options: Any) -> LoadSettings:
+    def from_options(cls, options: Any) -> RunOptions:
         """Settings from locust's parsed options; ``ValueError`` with a one-line message."""
         get = getattr
         rate = float(get(options, "rate", 0.0) or 0.0)
@@ -207,7 +211,7 @@ class LoadSettings:
         prompts = str(get(options, "prompts", "") or "")
         if prompts and not Path(prompts).is_file():
             raise ValueError(f"prompt file not found: {prompts}")
-        slos = tuple(get(options, "slo", None) or ())
+        slos = tuple(parse_slo(str(text)) for text in get(options, "slo", None) or ())
         return cls(
             model=str(get(options, "model", "") or ""),
             api_key=api_key_from_env(),
@@ -234,32 +238,42 @@ class LoadSettings:
             dump_samples=str(get(options, "dump_samples", "") or ""),
         )
 
-    def public(self) -> dict[str, Any]:
-        """The settings as they go into ``load.json`` (no secret, plain JSON types)."""
-        return {
-            "model": self.model,
-            "max_tokens": self.max_tokens,
-            "input_words": self.input_words,
-            "prompts": self.prompts or "synthetic",
-            "include_usage": self.include_usage,
-            "verify_tls": self.verify_tls,
-            "request_timeout_s": self.request_timeout_s,
-            "rate": self.rate,
-            "arrival": self.arrival if self.rate else None,
-            "seed": self.seed,
-            "warmup_s": self.warmup_s,
-            "max_requests": self.max_requests or None,
-            "slos": list(self.slos),
-            "ramp_s": self.ramp_s or None,
-            "step": list(self.step) if self.step else None,
-            "sweep": {
-                "kind": self.sweep_kind,
-                "values": list(self.sweep_values),
-                "step_s": self.sweep_step_s,
-            }
-            if self.sweep_kind
-            else None,
-        }
+    @property
+    def slo_map(self) -> dict[str, float]:
+        """The SLOs as ``{name: bound_ms}``."""
+        return {slo.name: slo.max_ms for slo in self.slos}
+
+    def config(
+        self, *, model: str, users: int, processes: int, run_time_s: float | None
+    ) -> LoadConfig:
+        """The settings as ``load.json`` records them (no secret), with the run's facts."""
+        return LoadConfig(
+            model=model,
+            mode="open" if self.rate else "closed",
+            users=users,
+            processes=processes,
+            run_time_s=run_time_s,
+            max_tokens=self.max_tokens,
+            input_words=self.input_words,
+            prompts=self.prompts or "synthetic",
+            include_usage=self.include_usage,
+            stream=self.stream,
+            verify_tls=self.verify_tls,
+            request_timeout_s=self.request_timeout_s,
+            rate=self.rate,
+            arrival=self.arrival if self.rate else None,
+            seed=self.seed,
+            warmup_s=self.warmup_s,
+            max_requests=self.max_requests or None,
+            slos=self.slos,
+            ramp_s=self.ramp_s or None,
+            step=StepPlan(users=self.step[0], every_s=self.step[1]) if self.step else None,
+            sweep=(
+                SweepPlan(kind=self.sweep_kind, values=self.sweep_values, step_s=self.sweep_step_s)
+                if self.sweep_kind is not None
+                else None
+            ),
+        )
 
 
 def _sweep(options: Any) -> tuple[Literal["rate", "users"] | None, list[float]]:

@@ -1,9 +1,14 @@
 """One record per load-test request: the raw stamps every metric is computed from.
 
 A sample keeps every token-bearing event's arrival stamp, so inter-token gaps are exact and
-a mid-stream stall stays visible in p99; nothing is rounded. Samples are plain values that
-travel as JSON-ready dicts (locust ships them from workers to the master), so merged
-statistics are computed from exactly the same numbers a single process would have used.
+a mid-stream stall stays visible in p99; nothing is rounded. Samples are result values of
+the results layer's codec: they travel as JSON-ready dicts (locust ships them from workers to
+the master, ``--dump-samples`` writes them as JSON lines) and are read back with
+:meth:`RequestSample.from_json`, which checks every field, so merged statistics are computed
+from exactly the numbers a single process would have used. Text that came from the endpoint
+(``error``, ``response_id``) is made safe before it is stored (the API key masked, lone
+surrogates escaped, shortened: :func:`chatgauge.results.safe_text`), so any sample can be
+shipped and written.
 
 All stamps are ``time.perf_counter_ns()`` values of the process that took them (one
 monotonic clock per machine); ``None`` where the moment never came (e.g. no first token).
@@ -11,15 +16,17 @@ monotonic clock per machine); ``None`` where the moment never came (e.g. no firs
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from chatgauge.results import JsonRecord
+
 TokenSource = Literal["usage", "events"]
-ErrorKind = Literal["http", "timeout", "connection", "malformed"]
+ErrorKind = Literal["http", "timeout", "connection", "malformed", "limit"]
 
 
 @dataclass(frozen=True)
-class RequestSample:
+class RequestSample(JsonRecord):
     """What one request did, stamp by stamp.
 
     - ``t_sched_ns``: when the request was meant to start (open-loop rate mode), else equal
@@ -36,8 +43,11 @@ class RequestSample:
     - ``output_tokens`` and ``token_source``: N from ``usage.completion_tokens`` when the
       server sent usage, else the count of token-bearing events.
     - ``reads`` / ``max_events_per_read``: how the body arrived (clumping detection).
-    - ``error_kind`` / ``error``: set for a failed request (HTTP status >= 400, timeout,
-      connection, malformed stream); a failed request is never good for goodput.
+    - ``error_kind`` / ``error``: set for a failed request (``http``: status >= 300;
+      ``timeout``; ``connection``; ``malformed`` stream; ``limit``: the answer crossed one of
+      the connection's bounds); a failed request is never good for goodput.
+    - ``worker``: the process that took the sample (``local`` or the worker's id).
+    - ``response_id``: the first chunk's ``id``, to match a sample with server logs.
     """
 
     t_sched_ns: int
@@ -56,7 +66,7 @@ class RequestSample:
     error_kind: ErrorKind | None = None
     error: str | None = None
     worker: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    response_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -74,16 +84,24 @@ class RequestSample:
         return self.token_event_ns[-1] if self.token_event_ns else None
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON- and msgpack-ready dict."""
-        data = asdict(self)
-        data["token_event_ns"] = list(self.token_event_ns)
-        data["token_event_counts"] = list(self.token_event_counts)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RequestSample:
-        """The inverse of :meth:`to_json`."""
-        values = dict(data)
-        values["token_event_ns"] = tuple(values.get("token_event_ns", ()))
-        values["token_event_counts"] = tuple(values.get("token_event_counts", ()))
-        return cls(**values)
+        """JSON- and msgpack-ready data (what the codec derives, built directly: samples are
+        encoded on the load-generating processes, so this stays cheap)."""
+        return {
+            "t_sched_ns": self.t_sched_ns,
+            "t_send_ns": self.t_send_ns,
+            "t_headers_ns": self.t_headers_ns,
+            "t_first_event_ns": self.t_first_event_ns,
+            "t_done_ns": self.t_done_ns,
+            "token_event_ns": list(self.token_event_ns),
+            "token_event_counts": list(self.token_event_counts),
+            "output_tokens": self.output_tokens,
+            "token_source": self.token_source,
+            "prompt_tokens": self.prompt_tokens,
+            "status": self.status,
+            "reads": self.reads,
+            "max_events_per_read": self.max_events_per_read,
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "worker": self.worker,
+            "response_id": self.response_id,
+        }

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from random import Random
 from typing import Literal
 
-from chatgauge.loadtests._options import LoadSettings
+from chatgauge.loadtests._options import RunOptions
 
 _NS: float = 1e9
 
@@ -79,7 +79,7 @@ class ArrivalSchedule:
 
 
 def shape_tick(
-    settings: LoadSettings,
+    settings: RunOptions,
     users: int,
     spawn_rate: float,
     run_time: float | None,
@@ -105,14 +105,14 @@ def shape_tick(
     return users, spawn_rate
 
 
-def planned_duration(settings: LoadSettings, run_time: float | None) -> float | None:
+def planned_duration(settings: RunOptions, run_time: float | None) -> float | None:
     """How long the run is meant to last in seconds (``None``: until stopped)."""
     if settings.sweep_kind is not None:
         return settings.sweep_step_s * len(settings.sweep_values)
     return run_time or None
 
 
-def rate_segments(settings: LoadSettings, share: float) -> list[tuple[float, float]]:
+def rate_segments(settings: RunOptions, share: float) -> list[tuple[float, float]]:
     """The schedule's ``(offset_s, rate)`` segments for a process taking ``share`` of the load."""
     if settings.sweep_kind == "rate":
         return [

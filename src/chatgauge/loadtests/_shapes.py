@@ -29,7 +29,7 @@ import time
 
 from locust import LoadTestShape
 
-from chatgauge.loadtests._options import LoadSettings
+from chatgauge.loadtests._options import RunOptions
 from chatgauge.loadtests._schedule import shape_tick
 
 
@@ -49,7 +49,7 @@ class OptionsShape(LoadTestShape):
         if runner is None:
             return None
         options = runner.environment.parsed_options
-        settings = LoadSettings.from_options(options)
+        settings = RunOptions.from_options(options)
         users = max(int(getattr(options, "num_users", None) or 1), 1)
         spawn_rate = float(getattr(options, "spawn_rate", None) or users)
         run_time = getattr(options, "run_time", None)

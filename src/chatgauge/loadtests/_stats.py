@@ -17,22 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-PERCENTILES: Final[tuple[tuple[str, float], ...]] = (
-    ("p50", 0.50),
-    ("p90", 0.90),
-    ("p95", 0.95),
-    ("p99", 0.99),
-    ("p999", 0.999),
-)
-"""The percentile keys of every summary and the fraction each stands for."""
-
-SUMMARY_KEYS: Final[tuple[str, ...]] = (
-    "count",
-    "mean",
-    "min",
-    *(key for key, _ in PERCENTILES),
-    "max",
-)
+from chatgauge.results.load import Summary
 
 QUANTILE_DEFINITION: Final = (
     "Percentiles are exact, from every raw sample (no buckets, no rounding): sort the n values "
@@ -64,7 +49,7 @@ def quantile(sorted_values: Sequence[float], q: float) -> float:
     return float(min(max(below + weight * (above - below), below), above))
 
 
-def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
+def summarize(values: Iterable[float]) -> Summary:
     """``count``, ``mean``, ``min``, p50/p90/p95/p99/p999 and ``max`` of raw values.
 
     With no values the count is 0 and every other figure is ``None`` (JSON ``null``).
@@ -73,17 +58,19 @@ def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
     return summarize_sorted(ordered)
 
 
-def summarize_sorted(ordered: Sequence[float]) -> dict[str, float | int | None]:
+def summarize_sorted(ordered: Sequence[float]) -> Summary:
     """:func:`summarize` for values the caller has already sorted ascending."""
     if not ordered:
-        return {key: (0 if key == "count" else None) for key in SUMMARY_KEYS}
-    summary: dict[str, float | int | None] = {
-        "count": len(ordered),
+        return Summary()
+    return Summary(
+        count=len(ordered),
         # fsum keeps the mean exact to the last bit even over millions of samples.
-        "mean": math.fsum(ordered) / len(ordered),
-        "min": float(ordered[0]),
-    }
-    for key, fraction in PERCENTILES:
-        summary[key] = quantile(ordered, fraction)
-    summary["max"] = float(ordered[-1])
-    return summary
+        mean=math.fsum(ordered) / len(ordered),
+        min=float(ordered[0]),
+        p50=quantile(ordered, 0.50),
+        p90=quantile(ordered, 0.90),
+        p95=quantile(ordered, 0.95),
+        p99=quantile(ordered, 0.99),
+        p999=quantile(ordered, 0.999),
+        max=float(ordered[-1]),
+    )

@@ -14,8 +14,10 @@ completed it. A token-bearing event is one whose ``delta`` has non-empty ``conte
 one. N (output tokens) is ``usage.completion_tokens`` when the server sends usage (asked for
 with ``stream_options.include_usage`` unless ``--no-usage``), else the token-bearing events
 counted (tokens per event from ``logprobs.content`` when present, else one per choice).
-The first chunk's ``id`` is kept as ``extra["response_id"]`` so a sample can be matched with
-the server's own logs (the benchmark compares with the reference server's timing log).
+The first chunk's ``id`` is kept as ``response_id`` so a sample can be matched with the
+server's own logs (the benchmark compares with the reference server's timing log). Text that
+came from the endpoint (error messages, the id) is made safe where it enters the sample: the
+API key masked first, lone surrogates escaped, then shortened.
 
 Errors, by kind: ``http`` (status >= 300), ``timeout`` (connect or read timeout),
 ``connection`` (refused, reset, closed early), ``malformed`` (an invalid HTTP response, an
@@ -29,7 +31,9 @@ verified unless ``--insecure`` is given (locust's ``FastHttpUser`` does not veri
 default; these users do). The API key comes from ``$CHATGAUGE_API_KEY`` or
 ``$OPENAI_API_KEY``.
 
-Use them in your own locustfile (locust picks up the concrete subclasses)::
+Use them in your own locustfile (locust picks up the concrete subclasses; taking them from
+``chatgauge.loadtests`` hooks chatgauge's options and collector into locust, see
+:mod:`chatgauge.loadtests._hooks`)::
 
     from chatgauge.loadtests import StreamingChatUser
 
@@ -56,15 +60,27 @@ from locust import FastHttpUser, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
 
+from chatgauge._secret import Secret
 from chatgauge._sse import SSEDecodeError, SSEDecoder, SSEEvent
 from chatgauge._version import __version__
-from chatgauge.loadtests._collector import LoadRun, load_run, origin_of
-from chatgauge.loadtests._http import Connection, HttpTransportError, Response, request_head
+from chatgauge.loadtests._hooks import load_session
+from chatgauge.loadtests._http import (
+    Connection,
+    HttpTransportError,
+    Origin,
+    Response,
+    request_head,
+)
 from chatgauge.loadtests._prompts import Messages
 from chatgauge.loadtests._samples import ErrorKind, RequestSample, TokenSource
+from chatgauge.loadtests._traffic import Traffic
+from chatgauge.results import safe_text
 
 ERROR_BODY_LIMIT = 64 * 1024
 BODY_LIMIT = 16 * 1024 * 1024
+ERROR_TEXT_LIMIT = 400
+"""Characters of an error message a sample keeps (after the key is masked)."""
+ID_TEXT_LIMIT = 200
 _NS_PER_MS = 1_000_000
 _user_numbers = itertools.count()
 
@@ -93,13 +109,13 @@ class ChatUser(FastHttpUser):
     wait_time = constant(0)
 
     def __init__(self, environment: Environment) -> None:
-        self.load_run: LoadRun = load_run(environment)
-        settings = self.load_run.settings
+        self.traffic: Traffic = load_session(environment).traffic
+        settings = self.traffic.options
         if not settings.verify_tls:
             self.insecure = True
         super().__init__(environment)
         self.connection = Connection(
-            origin_of(environment),
+            Origin.from_url(environment.host or ""),
             verify_tls=settings.verify_tls,
             read_timeout_s=settings.request_timeout_s,
             connect_timeout_s=min(settings.request_timeout_s, 10.0),
@@ -124,20 +140,20 @@ class ChatUser(FastHttpUser):
     @task
     def chat_completion(self) -> None:
         """One request (waiting for its slot in open-loop mode)."""
-        if not self.load_run.acquire():
+        if not self.traffic.acquire():
             raise StopUser
         self.send_chat(self.next_messages())
 
     def next_messages(self) -> Messages:
         """The messages of the next request: the run's prompt set, round-robin per user."""
         self._prompt_index += 1
-        return self.load_run.prompts.pick(self._prompt_index)
+        return self.traffic.prompts.pick(self._prompt_index)
 
     def request_body(self, messages: Messages) -> dict[str, Any]:
         """The JSON body: standard OpenAI fields plus :attr:`extra_body`."""
-        settings = self.load_run.settings
+        settings = self.traffic.options
         body: dict[str, Any] = {
-            "model": self.load_run.model(self.connection),
+            "model": self.traffic.model(self.connection),
             "messages": messages,
             "max_tokens": settings.max_tokens,
         }
@@ -152,23 +168,23 @@ class ChatUser(FastHttpUser):
         """Send one request, record its sample and report it to locust; return the sample."""
         body = json.dumps(self.request_body(messages), separators=(",", ":")).encode()
         head = self._head + f"Content-Length: {len(body)}\r\n".encode()
-        t_sched = self.load_run.next_start_ns()
+        traffic = self.traffic
+        t_sched = traffic.next_start_ns()
         if t_sched is not None:
             delay = t_sched - time.perf_counter_ns()
             if delay > 0:
                 gevent.sleep(delay / 1e9)
-        run = self.load_run
-        run.in_flight += 1
+        traffic.in_flight += 1
         try:
             sample = self._exchange(head, body, t_sched)
         finally:
-            run.in_flight -= 1
-        run.record(sample)
+            traffic.in_flight -= 1
+        traffic.record(sample)
         self._report(sample)
         return sample
 
     def _exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
-        timing = _Timing(t_sched, self.load_run.worker_name)
+        timing = _Timing(t_sched, self.traffic.worker, self.traffic.secret)
         try:
             timing.t_send, response = self.connection.request(head, body)
             timing.t_headers = response.t_headers_ns
@@ -218,11 +234,12 @@ class StreamingChatUser(ChatUser):
 class _Timing:
     """The stamps of one request as they are taken (becomes a :class:`RequestSample`)."""
 
-    __slots__ = ("status", "t_headers", "t_sched", "t_send", "worker")
+    __slots__ = ("secret", "status", "t_headers", "t_sched", "t_send", "worker")
 
-    def __init__(self, t_sched: int | None, worker: str) -> None:
+    def __init__(self, t_sched: int | None, worker: str, secret: Secret | None) -> None:
         self.t_sched = t_sched
         self.worker = worker
+        self.secret = secret
         self.t_send = 0
         self.t_headers: int | None = None
         self.status: int | None = None
@@ -233,6 +250,13 @@ class _Timing:
     def sample(self, **fields: Any) -> RequestSample:
         t_done = fields.pop("t_done_ns", None) or time.perf_counter_ns()
         t_send = self.t_send or t_done
+        # Endpoint text is made safe here, once: the key masked before anything shortens it.
+        error = fields.pop("error", None)
+        if error is not None:
+            fields["error"] = safe_text(error, self.secret, ERROR_TEXT_LIMIT)
+        response_id = fields.pop("response_id", None)
+        if response_id is not None:
+            fields["response_id"] = safe_text(response_id, self.secret, ID_TEXT_LIMIT)
         return RequestSample(
             t_sched_ns=self.t_sched if self.t_sched is not None else t_send,
             t_send_ns=t_send,
@@ -285,11 +309,11 @@ class _StreamTally:
             try:
                 chunk = json.loads(data)
                 tokens = _tokens_in(chunk)
-            except (ValueError, TypeError, AttributeError) as exc:
-                self._fail(f"an event is not a chat.completion.chunk object ({exc}): {data[:200]}")
+            except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+                self._fail(f"an event is not a chat.completion.chunk object ({exc}): {data}")
                 continue
-            if self.response_id is None:
-                self.response_id = str(chunk.get("id"))
+            if self.response_id is None and chunk.get("id") is not None:
+                self.response_id = str(chunk["id"])
             if tokens:
                 self.token_ns.append(arrived)
                 self.token_counts.append(tokens)
@@ -298,7 +322,7 @@ class _StreamTally:
             if usage:
                 self._usage(usage)
             if chunk.get("error"):
-                self._fail(f"the stream carried an error event: {data[:300]}")
+                self._fail(f"the stream carried an error event: {data}")
         if token_events > self.max_per_read:
             self.max_per_read = token_events
 
@@ -373,7 +397,7 @@ def _stream_sample(
         max_events_per_read=tally.max_per_read,
         error_kind=error[0] if error else None,
         error=error[1] if error else None,
-        extra={"response_id": tally.response_id} if tally.response_id else {},
+        response_id=tally.response_id,
     )
 
 
@@ -384,10 +408,10 @@ def _read_json(response: Response, timing: _Timing) -> RequestSample:
         usage = body.get("usage") or {}
         completion = usage.get("completion_tokens")
         prompt = usage.get("prompt_tokens")
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:
         return timing.failed("malformed", f"the response body is not a JSON object ({exc})")
     if body.get("error"):
-        return timing.failed("malformed", f"status 200 with an error body: {text[:300]!r}")
+        return timing.failed("malformed", f"status 200 with an error body: {text!r}")
     return timing.sample(
         output_tokens=completion if isinstance(completion, int) else 0,
         token_source="usage" if isinstance(completion, int) else "events",
@@ -402,7 +426,7 @@ def _http_error(status: int, body: bytes) -> str:
     try:
         message = json.loads(text)["error"]["message"]
         if isinstance(message, str):
-            return f"HTTP {status}: {message[:300]}"
-    except (ValueError, KeyError, TypeError):
+            return f"HTTP {status}: {message}"
+    except (ValueError, KeyError, TypeError, RecursionError):
         pass
-    return f"HTTP {status}: {text[:300]}"
+    return f"HTTP {status}: {text}"

@@ -8,6 +8,8 @@ the API prefix, the API key comes from ``$CHATGAUGE_API_KEY`` or ``$OPENAI_API_K
 
 ``-u`` is the concurrency (closed loop) or the cap on requests in flight (``--rate R``,
 open loop); ``-t`` is the whole run including ``--warmup``. ``chatgauge load`` runs this file.
+Taking the users from :mod:`chatgauge.loadtests` adds chatgauge's options to locust and
+attaches its collector to the environment when locust fires ``init``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class ChatCompletionsUser(chatgauge_load.StreamingChatUser):
     """Streamed requests, or non-streamed ones with ``--no-stream``."""
 
     def __init__(self, environment: Environment) -> None:
-        self.stream = chatgauge_load.load_run(environment).settings.stream
+        self.stream = chatgauge_load.load_session(environment).traffic.options.stream
         super().__init__(environment)
 
 

@@ -2,7 +2,8 @@
 
 Compared figures: mean and p50/p90/p95/p99/p99.9 of TTFT, TPOT, ITL and E2E (lower is
 better), output tokens/s, requests/s and goodput requests/s (higher is better), and the error
-rate ``requests.failed / requests.total`` (lower is better). A figure is a *regression* when
+rate ``requests.failed / requests.total`` (lower is better), read from typed ``load.json``
+documents (:class:`~chatgauge.results.load.LoadReport`). A figure is a *regression* when
 it is worse than the baseline's by more than ``threshold`` (relative, default 5%) **and** by
 more than the figure's absolute floor (:data:`FLOORS`: 1 ms for latencies, 1 token/s, 0.05
 requests/s, 0.5 percentage points of error rate), so jitter of a fraction of a millisecond on
@@ -14,22 +15,23 @@ from either run is not judged.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from chatgauge.reports._charts import LineChart, line_chart, run_color
 from chatgauge.reports._jinja import render
+from chatgauge.results.load import LoadConfig, LoadReport, MetricName, Stat
 
 DEFAULT_THRESHOLD: Final = 0.05
 
-LATENCY_METRICS: Final = (
+LATENCY_METRICS: Final[tuple[tuple[MetricName, str], ...]] = (
     ("ttft_ms", "TTFT"),
     ("tpot_ms", "TPOT"),
     ("itl_ms", "ITL"),
     ("e2e_ms", "E2E"),
 )
-STAT_LABELS: Final = {
+STAT_LABELS: Final[dict[Stat, str]] = {
     "mean": "mean",
     "p50": "p50",
     "p90": "p90",
@@ -37,21 +39,7 @@ STAT_LABELS: Final = {
     "p99": "p99",
     "p999": "p99.9",
 }
-PERCENTILES: Final = ("p50", "p90", "p95", "p99", "p999")
-
-LOAD_SETTINGS: Final = (
-    "mode",
-    "users",
-    "rate",
-    "arrival",
-    "processes",
-    "run_time_s",
-    "warmup_s",
-    "max_tokens",
-    "input_words",
-    "slos",
-)
-"""Settings of a load run shown to tell runs apart (all of ``config`` when none is known)."""
+PERCENTILES: Final[tuple[Stat, ...]] = ("p50", "p90", "p95", "p99", "p999")
 
 FLOORS: Final = {"ms": 1.0, "tokens/s": 1.0, "req/s": 0.05, "rate": 0.005}
 """Smallest absolute change that can be a regression, per unit (``rate``: a fraction)."""
@@ -129,18 +117,18 @@ class LoadComparison:
 
 
 def compare_load(
-    runs: Sequence[tuple[str, Mapping[str, Any]]], *, threshold: float = DEFAULT_THRESHOLD
+    runs: Sequence[tuple[str, LoadReport]], *, threshold: float = DEFAULT_THRESHOLD
 ) -> LoadComparison:
-    """Compare load results (``(label, load.json document)``; the first is the baseline)."""
+    """Compare load results (``(label, document)``; the first is the baseline)."""
     if len(runs) < 2:
         raise ValueError("a comparison needs at least two runs")
     if not threshold > 0:
         raise ValueError(f"threshold must be positive, got {threshold}")
-    documents = [document for _, document in runs]
+    reports = [report for _, report in runs]
     rows: list[MetricRow] = []
     for metric, name in LATENCY_METRICS:
         for stat, stat_label in STAT_LABELS.items():
-            values = [_number(_section(d, "metrics", metric).get(stat)) for d in documents]
+            values = [r.metrics.summary(metric).figure(stat) for r in reports]
             rows.append(
                 _row(f"{metric}.{stat}", f"{name} {stat_label}", "ms", True, values, threshold)
             )
@@ -150,7 +138,7 @@ def compare_load(
             "output tokens/s",
             "tokens/s",
             False,
-            [_number(_section(d, "throughput").get("output_tokens_per_s")) for d in documents],
+            [r.throughput.output_tokens_per_s for r in reports],
             threshold,
         )
     )
@@ -160,21 +148,19 @@ def compare_load(
             "requests/s",
             "req/s",
             False,
-            [_number(_section(d, "throughput").get("requests_per_s")) for d in documents],
+            [r.throughput.requests_per_s for r in reports],
             threshold,
         )
     )
-    goodput = [_number(_section(d, "goodput").get("requests_per_s")) for d in documents]
+    goodput = [r.goodput.requests_per_s for r in reports]
     if any(v is not None for v in goodput):
         rows.append(
             _row("goodput.requests_per_s", "goodput requests/s", "req/s", False, goodput, threshold)
         )
     rows.append(
-        _row(
-            "error_rate", "error rate", "rate", True, [_error_rate(d) for d in documents], threshold
-        )
+        _row("error_rate", "error rate", "rate", True, [_error_rate(r) for r in reports], threshold)
     )
-    infos = tuple(_run_info(i, label, document) for i, (label, document) in enumerate(runs))
+    infos = tuple(_run_info(i, label, report) for i, (label, report) in enumerate(runs))
     return LoadComparison(runs=infos, rows=tuple(rows), threshold=threshold)
 
 
@@ -219,25 +205,9 @@ def _row(
     return MetricRow(key, label, unit, lower_is_better, tuple(cells))
 
 
-def _section(document: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
-    value: Any = document
-    for key in keys:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value if isinstance(value, Mapping) else {}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def _error_rate(document: Mapping[str, Any]) -> float | None:
-    requests = _section(document, "requests")
-    total, failed = _number(requests.get("total")), _number(requests.get("failed"))
-    if total is None or failed is None or total <= 0:
-        return None
-    return failed / total
+def _error_rate(report: LoadReport) -> float | None:
+    requests = report.requests
+    return requests.failed / requests.total if requests.total > 0 else None
 
 
 def _format(value: float | None, unit: str) -> str:
@@ -266,34 +236,39 @@ def _delta(baseline: float | None, value: float | None, unit: str) -> str:
     return text
 
 
-def _run_info(index: int, label: str, document: Mapping[str, Any]) -> RunInfo:
-    requests = _section(document, "requests")
-    window = _section(document, "window")
-    generator = _section(document, "generator")
-    config = _section(document, "config")
-    keys = [key for key in LOAD_SETTINGS if key in config] or sorted(config)
-    facts = [(key, _compact(config[key])) for key in keys if config[key] is not None]
-    if requests:
-        facts.append(
-            (
-                "requests",
-                f"{requests.get('completed', '?')} ok, {requests.get('failed', '?')} failed",
-            )
-        )
-    length = _number(window.get("length_s"))
-    if length is not None:
-        facts.append(("window", f"{length:.1f} s"))
-    if document.get("slo_met") is not None:
-        facts.append(("SLOs", "met" if document.get("slo_met") else "missed"))
+def _settings(config: LoadConfig) -> list[tuple[str, Any]]:
+    """The settings that tell runs apart, as ``(name, value)``."""
+    return [
+        ("mode", config.mode),
+        ("users", config.users),
+        ("rate", config.rate),
+        ("arrival", config.arrival),
+        ("processes", config.processes),
+        ("run_time_s", config.run_time_s),
+        ("warmup_s", config.warmup_s),
+        ("max_tokens", config.max_tokens),
+        ("input_words", config.input_words),
+        ("slos", [f"{slo.name}={slo.max_ms:g}" for slo in config.slos] or None),
+    ]
+
+
+def _run_info(index: int, label: str, report: LoadReport) -> RunInfo:
+    facts = [(key, _compact(value)) for key, value in _settings(report.config) if value is not None]
+    requests = report.requests
+    facts.append(("requests", f"{requests.completed} ok, {requests.failed} failed"))
+    facts.append(("window", f"{report.window.length_s:.1f} s"))
+    if report.slos_met is not None:
+        facts.append(("SLOs", "met" if report.slos_met else "missed"))
+    generator = report.generator
     return RunInfo(
         label=label,
-        endpoint=str(document.get("endpoint", "")),
-        model=str(document.get("model", "")),
-        started_at=str(document.get("started_at", "")),
+        endpoint=report.endpoint,
+        model=report.model,
+        started_at=report.started_at,
         color=run_color(index),
         facts=tuple(facts),
-        trust=str(generator.get("verdict", "")),
-        trust_reasons=tuple(str(r) for r in generator.get("reasons") or ()),
+        trust=generator.verdict.value,
+        trust_reasons=generator.reasons,
     )
 
 

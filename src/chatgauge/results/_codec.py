@@ -83,6 +83,12 @@ def _join(where: str, key: str | int) -> str:
 
 def encode(value: object) -> Any:
     """JSON-ready data for a result value (dataclasses become objects, enums their values)."""
+    kind = type(value)
+    # Plain scalars first: they are most of a document (columns of numbers).
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float and isinstance(value, float):
+        return value if math.isfinite(value) else None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: encode(getattr(value, f.name)) for f in _fields(type(value))}
     if isinstance(value, enum.Enum):
@@ -103,6 +109,8 @@ def encode(value: object) -> Any:
 def decode(tp: Any, data: object, where: str = "") -> Any:
     """The value of type ``tp`` that ``data`` (parsed JSON) encodes; :class:`DocumentError`
     naming the field when it does not fit."""
+    if tp in _SCALARS:
+        return _decode_scalar(tp, data, where)
     origin = typing.get_origin(tp)
     if tp is Any:
         return data
@@ -162,6 +170,9 @@ def _decode_array(tp: Any, origin: Any, data: object, where: str) -> Any:
         pairs = enumerate(zip(args, data, strict=True))
         return tuple(decode(a, item, _join(where, i)) for i, (a, item) in pairs)
     item_type = args[0] if args else Any
+    if item_type in _SCALARS and all(type(item) is item_type for item in data):
+        # Arrays of one plain scalar type (stamps, columns) need no per-item conversion.
+        return tuple(data) if origin is tuple else list(data)
     items = [decode(item_type, item, _join(where, i)) for i, item in enumerate(data)]
     return tuple(items) if origin is tuple else items
 

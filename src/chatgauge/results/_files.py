@@ -96,7 +96,7 @@ def known_kinds() -> dict[str, tuple[int, type[JsonRecord]]]:
     return dict(_KINDS)
 
 
-_DOCUMENT_MODULES: Final = ("chatgauge.results.conformance",)
+_DOCUMENT_MODULES: Final = ("chatgauge.results.conformance", "chatgauge.results.load")
 
 
 def _load_kinds() -> None:

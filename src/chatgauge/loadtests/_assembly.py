@@ -1,0 +1,187 @@
+"""Results assembly: a run's samples, options and facts become the typed ``load.json``.
+
+Pure (no locust, no I/O): the engine calls :func:`assemble` once a second while the run
+goes on and once at its end. The measurement window starts ``--warmup`` after the run's
+start and ends when the planned time is over (``-t``, or every sweep step), when
+``--max-requests`` stopped the run, or now, whichever comes first. A sweep's steps are each
+measured in their own window: the step's time after the warm-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from chatgauge._version import __version__
+from chatgauge.loadtests._metrics import Measurement, compute_results
+from chatgauge.loadtests._options import RunOptions
+from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._schedule import planned_duration
+from chatgauge.loadtests._store import SampleStore
+from chatgauge.results.load import (
+    LoadConfig,
+    LoadReport,
+    LoadStatus,
+    Sweep,
+    SweepKind,
+    SweepStep,
+    ToolInfo,
+)
+
+_NS: Final = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the engine knows about a run besides its samples.
+
+    ``t0_ns`` is the run's start on the generator's clock (second zero of the series);
+    ``stop_ns`` when ``--max-requests`` stopped it; ``run_time_s`` the ``-t`` asked for.
+    """
+
+    endpoint: str
+    model: str
+    users: int
+    processes: int
+    run_time_s: float | None
+    started_at: str
+    t0_ns: int
+    stop_ns: int | None = None
+
+
+def measured_window(options: RunOptions, facts: RunFacts, now_ns: int) -> tuple[int, int]:
+    """``(start_ns, end_ns)`` of the measurement window as of ``now_ns``."""
+    planned = planned_duration(options, facts.run_time_s)
+    start = facts.t0_ns + round(options.warmup_s * _NS)
+    end = now_ns if planned is None else min(now_ns, facts.t0_ns + round(planned * _NS))
+    if facts.stop_ns is not None:
+        # Stopped by --max-requests: the window ends when the last request finished.
+        end = min(end, facts.stop_ns)
+    return start, max(start, end)
+
+
+def assemble(
+    store: SampleStore,
+    options: RunOptions,
+    facts: RunFacts,
+    *,
+    status: LoadStatus,
+    now_ns: int,
+) -> LoadReport:
+    """The ``load.json`` document of the samples so far."""
+    target_rate = options.rate if options.sweep_kind != "rate" else None
+    measurement = compute_results(
+        store.samples,
+        window=measured_window(options, facts, now_ns),
+        slos=options.slo_map,
+        health=store.health(target_rate=target_rate, users=facts.users, processes=facts.processes),
+        origin_ns=facts.t0_ns,
+    )
+    sweep = None
+    if options.sweep_kind is not None:
+        sweep = sweep_of(store.samples, options, options.sweep_kind, facts.t0_ns, now_ns)
+    return report_of(
+        measurement,
+        config=options.config(
+            model=facts.model,
+            users=facts.users,
+            processes=facts.processes,
+            run_time_s=facts.run_time_s,
+        ),
+        endpoint=facts.endpoint,
+        started_at=facts.started_at,
+        elapsed_s=(now_ns - facts.t0_ns) / _NS,
+        status=status,
+        sweep=sweep,
+    )
+
+
+def report_of(
+    measurement: Measurement,
+    *,
+    config: LoadConfig,
+    endpoint: str,
+    started_at: str,
+    elapsed_s: float,
+    status: LoadStatus,
+    sweep: Sweep | None = None,
+) -> LoadReport:
+    """The document of a measurement and the run's identity (the model is the config's)."""
+    return LoadReport(
+        tool=ToolInfo(version=__version__),
+        status=status,
+        endpoint=endpoint,
+        model=config.model,
+        started_at=started_at,
+        elapsed_s=elapsed_s,
+        config=config,
+        window=measurement.window,
+        metrics=measurement.metrics,
+        throughput=measurement.throughput,
+        requests=measurement.requests,
+        goodput=measurement.goodput,
+        generator=measurement.generator,
+        errors=measurement.errors,
+        series=measurement.series,
+        points=measurement.points,
+        distributions=measurement.distributions,
+        definitions=measurement.definitions,
+        sweep=sweep,
+    )
+
+
+def sweep_step(value: float, measurement: Measurement, *, complete: bool) -> SweepStep:
+    """One step of a sweep, from the measurement of its own window."""
+    return SweepStep(
+        value=value,
+        complete=complete,
+        window=measurement.window,
+        throughput=measurement.throughput,
+        requests=measurement.requests,
+        metrics=measurement.metrics,
+        goodput=measurement.goodput,
+    )
+
+
+def best_step(steps: Sequence[SweepStep]) -> int | None:
+    """The index of the highest complete step meeting every SLO (``None``: none did)."""
+    best = None
+    for index, step in enumerate(steps):
+        if step.complete and step.goodput.met is True:
+            best = index
+    return best
+
+
+def sweep_of(
+    samples: Sequence[RequestSample],
+    options: RunOptions,
+    kind: SweepKind,
+    t0_ns: int,
+    now_ns: int,
+) -> Sweep:
+    """The steps of a sweep begun at ``t0_ns`` that have started by ``now_ns``."""
+    steps = []
+    step_ns = round(options.sweep_step_s * _NS)
+    for index, value in enumerate(options.sweep_values):
+        begin = t0_ns + index * step_ns
+        if begin >= now_ns:
+            break
+        start = begin + round(options.warmup_s * _NS)
+        end = min(begin + step_ns, now_ns)
+        measurement = compute_results(
+            samples, window=(start, max(start, end)), slos=options.slo_map, origin_ns=t0_ns
+        )
+        steps.append(sweep_step(value, measurement, complete=end == begin + step_ns))
+    return Sweep(kind=kind, steps=tuple(steps), best=best_step(steps))
+
+
+__all__ = [
+    "RunFacts",
+    "assemble",
+    "best_step",
+    "measured_window",
+    "report_of",
+    "sweep_of",
+    "sweep_step",
+]

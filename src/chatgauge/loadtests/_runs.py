@@ -1,0 +1,338 @@
+"""One test run in one locust process, in the role that process plays.
+
+Each test start makes a new run object, with new parts, so nothing of a previous run (in
+the web UI a test can be started again) carries over:
+
+- :class:`LocalRun` (a single process): users record into the run's
+  :class:`~chatgauge.loadtests._store.SampleStore`; a reporter greenlet prints the progress
+  line (``--progress``) and rewrites ``DIR/load.json`` (``--report-dir``).
+- :class:`WorkerRun`: users record into the :class:`~chatgauge.loadtests._shipping.Shipper`;
+  nothing is summarised on a worker.
+- :class:`MasterRun`: merges the workers' batches (:class:`~chatgauge.loadtests._shipping.Inbox`)
+  into its store and reports like a local run.
+
+``load.json`` is written atomically about once a second (less often when computing it takes
+long: at most :data:`REPORT_DUTY_LIMIT` of the reporter's time) and at the end, so an
+interrupted run keeps what it measured; ``load.html`` is written at the end.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import gevent
+
+from chatgauge.loadtests._assembly import RunFacts, assemble
+from chatgauge.loadtests._monitor import HealthMonitor
+from chatgauge.loadtests._options import RunOptions
+from chatgauge.loadtests._output import write_report, write_samples
+from chatgauge.loadtests._pacing import Pacing, Share, split
+from chatgauge.loadtests._progress import Progress
+from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._schedule import planned_duration
+from chatgauge.loadtests._shipping import FLUSH_MESSAGE, SHARE_MESSAGE, Inbox, Shipper
+from chatgauge.loadtests._store import SampleStore
+from chatgauge.loadtests._traffic import ModelLookup, Traffic, prompts_for
+from chatgauge.results.load import LoadReport, LoadStatus
+
+REPORT_INTERVAL_S: Final = 1.0
+REPORT_DUTY_LIMIT: Final = 0.05
+_NS: Final = 1_000_000_000
+
+
+class RunHost(Protocol):
+    """What a run needs from its locust environment (the session provides it)."""
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL (``--host``)."""
+
+    def users(self) -> int:
+        """The configured user count."""
+
+    def run_time_s(self) -> float | None:
+        """``-t`` in seconds (``None``: until stopped)."""
+
+    def send(self, message: str, data: Any, client_id: str | None = None) -> None:
+        """Send a custom message to the master (worker) or to workers (master)."""
+
+    def stop_runner(self) -> None:
+        """Stop the test (quit when headless)."""
+
+
+class ActiveRun:
+    """What every run has: its options, start, greenlets (killed by :meth:`close`)."""
+
+    traffic: Traffic | None = None
+
+    def __init__(self, options: RunOptions, host: RunHost) -> None:
+        self.options = options
+        self.host = host
+        self.t0_ns = time.perf_counter_ns()
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._greenlets: list[gevent.Greenlet] = []
+
+    def spawn(self, body: Callable[[], None]) -> None:
+        """Run ``body`` in a greenlet that :meth:`close` kills."""
+        self._greenlets.append(gevent.spawn(body))
+
+    def close(self) -> None:
+        """Kill the run's greenlets (but the calling one)."""
+        greenlets, self._greenlets = self._greenlets, []
+        current = gevent.getcurrent()
+        gevent.killall([g for g in greenlets if g is not current], block=False)
+
+    def end(self) -> None:
+        """The test stopped (``test_stop``)."""
+        raise NotImplementedError
+
+
+def _freeze_heap() -> None:
+    # A full collection walks every object locust and its imports made (measured: 16-20 ms
+    # pauses, and every stream's next stamp waits for them). Frozen objects are never
+    # walked again; only what the run itself allocates is.
+    gc.collect()
+    gc.freeze()
+
+
+class WorkerRun(ActiveRun):
+    """A worker's run: users record, the shipper ships (see the module docstring)."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        host: RunHost,
+        *,
+        share: Share,
+        boot: str,
+        worker: str,
+        models: ModelLookup,
+    ) -> None:
+        super().__init__(options, host)
+        self.monitor = HealthMonitor()
+        self._kept: list[RequestSample] | None = [] if options.dump_samples else None
+        traffic = self.traffic = Traffic(
+            options=options,
+            prompts=prompts_for(options),
+            pacing=Pacing.plan(options, share, t0_ns=self.t0_ns, boot_id=boot),
+            sink=self._record,
+            worker=worker,
+            models=models,
+        )
+        self.shipper = Shipper(
+            host.send,
+            self.monitor,
+            t0_ns=self.t0_ns,
+            boot=boot,
+            in_flight=lambda: traffic.in_flight,
+            model=lambda: options.model or models.found or "",
+        )
+
+    def start(self) -> None:
+        """Start the probes and the ship loop."""
+        self.monitor.start()
+        _freeze_heap()
+        self.spawn(self.shipper.run_forever)
+
+    def _record(self, sample: RequestSample) -> None:
+        self.shipper.add(sample)
+        if self._kept is not None:
+            self._kept.append(sample)
+
+    def end(self) -> None:
+        """Stop probing and ship the last batch (``final``)."""
+        self.monitor.stop()
+        if self._kept is not None:
+            write_samples(Path(self.options.dump_samples), self._kept, self.options.api_key)
+        self.close()
+        self.shipper.ship(final=True)
+
+
+class MeasuringRun(ActiveRun):
+    """A run whose results are computed here: a local run or the master's."""
+
+    def __init__(self, options: RunOptions, host: RunHost) -> None:
+        super().__init__(options, host)
+        self.store = SampleStore()
+        self.progress = Progress(self.t0_ns)
+        self.final: LoadReport | None = None
+        self.exit_code: int | None = None
+        self._stop_ns: int | None = None
+
+    def ingest(self, samples: list[RequestSample]) -> None:
+        """Keep finished requests' samples; stop the test when ``--max-requests`` is reached."""
+        self.store.add(samples)
+        self.progress.observe(samples)
+        limit = self.options.max_requests
+        if limit and self.progress.finished >= limit and self._stop_ns is None:
+            self._stop_ns = time.perf_counter_ns()
+            gevent.spawn(self.host.stop_runner)
+
+    def in_flight(self) -> int:
+        """Requests in flight now."""
+        raise NotImplementedError
+
+    def poll_health(self) -> None:
+        """Collect the health samples measured since the last poll."""
+
+    def facts(self) -> RunFacts:
+        """What the run knows besides its samples."""
+        raise NotImplementedError
+
+    def report(self, status: LoadStatus = LoadStatus.RUNNING) -> LoadReport:
+        """The ``load.json`` document of the samples so far."""
+        now = time.perf_counter_ns()
+        return assemble(self.store, self.options, self.facts(), status=status, now_ns=now)
+
+    def report_forever(self) -> None:
+        """Once a second: the progress line and (duty-limited) ``load.json`` (a greenlet)."""
+        directory = Path(self.options.report_dir) if self.options.report_dir else None
+        next_write = 0.0
+        while True:
+            gevent.sleep(REPORT_INTERVAL_S)
+            self.poll_health()
+            if self.options.progress:
+                print(self.progress.line(self.in_flight()), flush=True)
+            if directory is not None and time.perf_counter() >= next_write:
+                started = time.perf_counter()
+                write_report(directory, self.report(), self.options.api_key, html=False)
+                cost = time.perf_counter() - started
+                next_write = started + max(REPORT_INTERVAL_S, cost / REPORT_DUTY_LIMIT)
+
+    def finish(self) -> LoadReport:
+        """The final document (made once): status, exit code (with SLOs), both files."""
+        if self.final is not None:
+            return self.final
+        self.close()
+        planned = planned_duration(self.options, self.host.run_time_s())
+        elapsed = (time.perf_counter_ns() - self.t0_ns) / _NS
+        early = planned is not None and elapsed < planned - REPORT_INTERVAL_S
+        stopped_by_us = self._stop_ns is not None
+        status = LoadStatus.INTERRUPTED if early and not stopped_by_us else LoadStatus.COMPLETED
+        report = self.final = self.report(status)
+        if self.options.slos:
+            self.exit_code = 0 if report.slos_met else 3
+        if self.options.report_dir:
+            write_report(Path(self.options.report_dir), report, self.options.api_key, html=True)
+        return report
+
+    def end(self) -> None:
+        """The test stopped: write the final results."""
+        self.finish()
+
+    def _facts(self, *, model: str, processes: int) -> RunFacts:
+        return RunFacts(
+            endpoint=self.host.endpoint,
+            model=self.options.model or model,
+            users=self.host.users(),
+            processes=processes,
+            run_time_s=self.host.run_time_s(),
+            started_at=self.started_at,
+            t0_ns=self.t0_ns,
+            stop_ns=self._stop_ns,
+        )
+
+
+class LocalRun(MeasuringRun):
+    """A single process's run: its users, its probes, its results."""
+
+    def __init__(self, options: RunOptions, host: RunHost, *, models: ModelLookup) -> None:
+        super().__init__(options, host)
+        self.monitor = HealthMonitor()
+        self._models = models
+        self.traffic = Traffic(
+            options=options,
+            prompts=prompts_for(options),
+            pacing=Pacing.plan(options, Share(), t0_ns=self.t0_ns, boot_id=""),
+            sink=lambda sample: self.ingest([sample]),
+            worker="local",
+            models=models,
+        )
+
+    def start(self) -> None:
+        """Start the probes and the reporter."""
+        self.monitor.start()
+        _freeze_heap()
+        self.spawn(self.report_forever)
+
+    def in_flight(self) -> int:
+        """Requests this process's users have in flight."""
+        return self.traffic.in_flight if self.traffic is not None else 0
+
+    def poll_health(self) -> None:
+        """Drain this process's monitor."""
+        self.store.add_health(*self.monitor.drain())
+
+    def facts(self) -> RunFacts:
+        """One process; the model asked for or discovered."""
+        return self._facts(model=self._models.found or "", processes=1)
+
+    def end(self) -> None:
+        """Stop probing, keep the raw samples if asked, write the final results."""
+        self.monitor.stop()
+        self.poll_health()
+        if self.options.dump_samples:
+            write_samples(Path(self.options.dump_samples), self.store.samples, self.options.api_key)
+        self.finish()
+
+
+class MasterRun(MeasuringRun):
+    """The master's run: shares out, batches in, results like a local run."""
+
+    def __init__(self, options: RunOptions, host: RunHost, *, boot: str) -> None:
+        super().__init__(options, host)
+        self.boot = boot
+        self.inbox = Inbox(t0_ns=self.t0_ns, boot=boot)
+
+    def start(self, workers: list[str]) -> None:
+        """Send each worker its share (before locust's spawn messages) and start reporting."""
+        shares = split(self.options, max(len(workers), 1), t0_ns=self.t0_ns, boot_id=self.boot)
+        for worker, share in zip(workers, shares, strict=False):
+            self.host.send(SHARE_MESSAGE, share.to_json(), worker)
+        self.spawn(self.report_forever)
+
+    def receive(self, node_id: str, data: Any) -> None:
+        """One worker's batch."""
+        batch = self.inbox.receive(node_id, data)
+        if batch is not None:
+            self.store.add_health(batch.cpu_percent, batch.hub_lag_ms)
+            self.ingest(list(batch.samples))
+
+    def collect_final(self, workers: set[str]) -> None:
+        """Have every worker stop and ship its last samples; wait for them (bounded)."""
+        if self.inbox.flushed(workers):
+            return
+        self.host.send(FLUSH_MESSAGE, None)
+        self.inbox.wait_for_final(workers)
+        missing = len(workers) - sum(self.inbox.flushed({w}) for w in workers)
+        if missing:
+            print(
+                f"chatgauge: {missing} worker(s) did not ship their last samples",
+                file=sys.stderr,
+            )
+
+    def in_flight(self) -> int:
+        """Requests in flight on all workers."""
+        return self.inbox.in_flight
+
+    def facts(self) -> RunFacts:
+        """As many processes as workers reported; the model asked for or a worker's."""
+        return self._facts(model=self.inbox.model, processes=max(self.inbox.workers_heard, 1))
+
+
+__all__ = [
+    "REPORT_DUTY_LIMIT",
+    "REPORT_INTERVAL_S",
+    "ActiveRun",
+    "LocalRun",
+    "MasterRun",
+    "MeasuringRun",
+    "RunHost",
+    "WorkerRun",
+]
