@@ -1,4 +1,5 @@
-"""The layer table of ARCHITECTURE.md, checked against the imports the code really makes.
+"""The layer table of ARCHITECTURE.md, checked against the imports the code really makes;
+and the size limits every module (600 lines) and class (300 lines) keeps.
 
 Each layer may import the layers listed for it (and itself); an import of any other
 chatgauge layer fails here, naming the module and the import. Lazy imports inside functions
@@ -113,3 +114,17 @@ def test_the_layer_table_names_every_layer_it_checks() -> None:
         assert layer in text
     for module in sorted(_CORE_MODULES | _TRANSPORT_MODULES):
         assert f"`{module}.py`" in text, f"ARCHITECTURE.md does not place {module}.py"
+
+
+MAX_MODULE_LINES = 600
+MAX_CLASS_LINES = 300
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_modules_and_classes_stay_small(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count("\n") <= MAX_MODULE_LINES, f"{path.name}: over {MAX_MODULE_LINES} lines"
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+            length = node.end_lineno - node.lineno + 1
+            assert length <= MAX_CLASS_LINES, f"{path.name}: class {node.name} has {length} lines"
