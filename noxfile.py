@@ -18,6 +18,8 @@ nox.options.sessions = ["lint", "typecheck", "schemas", "tests"]
 # Linters pinned: a new release with new rules must not turn CI red on unchanged code.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
+# The independent oracle (issue 16): pinned, so that the allow-list stays true.
+SCHEMATHESIS = "schemathesis==4.32.5"
 
 ROOT = Path(__file__).parent
 # The OpenAI spec the shipped JSON Schemas are derived from, vendored (data, MIT).
@@ -83,6 +85,16 @@ def schemas(session: nox.Session) -> None:
     session.install("-e", ".", "pyyaml>=6.0")
     mode = [] if "--write" in session.posargs else ["--check"]
     session.run("python", "-m", "chatgauge.schemas._derive", "--spec", str(spec), *mode)
+
+
+@nox.session
+def oracle(session: nox.Session) -> None:
+    """schemathesis against ``chatgauge serve`` with the vendored spec, patched at run time;
+    fails on any finding not on ``scripts/schemathesis_oracle/allowlist.yaml``. Arguments go
+    to ``python -m scripts.schemathesis_oracle`` (``-- --faults`` runs it against every
+    faulty endpoint and reports what it catches; ``-- --help`` lists the options)."""
+    session.install("-e", ".", SCHEMATHESIS, "pyyaml>=6.0")
+    session.run("python", "-m", "scripts.schemathesis_oracle", *session.posargs)
 
 
 # The real-server integration target (issue 6): llama-cpp-python compiled from source by

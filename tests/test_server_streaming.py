@@ -177,7 +177,7 @@ def normalized(exchange: Exchange) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def plain_payloads(base_url: str) -> list[Any]:
-    return normalized(post(base_url, streamed(seed=12, n=2, tools=None)))
+    return normalized(post(base_url, streamed(seed=12, n=2)))
 
 
 FRAMING_SETS = [frozenset({name}) for name in FRAMINGS] + [
@@ -191,7 +191,7 @@ def test_framing_variants_decode_to_the_plain_payloads(
     framings: frozenset[str], plain_payloads: list[Any]
 ) -> None:
     with background_server(ServerConfig(port=0, framings=framings)) as url:
-        exchange = post(url, streamed(seed=12, n=2, tools=None))
+        exchange = post(url, streamed(seed=12, n=2))
     assert exchange.status == 200
     assert exchange.headers["content-type"].startswith("text/event-stream")
     assert normalized(exchange) == plain_payloads

@@ -33,7 +33,8 @@ from typing import Any, Final
 
 from chatgauge.server._faults import Fault
 from chatgauge.server._schema_instance import schema_instance
-from chatgauge.server._validation import ChatRequest, Tool
+from chatgauge.server._tools import CUSTOM, FUNCTION, Tool
+from chatgauge.server._validation import ChatRequest
 
 FAIL_MIDSTREAM_MARKER: Final = "chatgauge:fail-midstream"
 TEXT_TOKENS_RANGE: Final = (16, 40)
@@ -63,11 +64,16 @@ _ID_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 
 @dataclass(frozen=True)
 class ToolCall:
-    """One tool call; ``argument_tokens`` concatenate to ``arguments`` (the streamed pieces)."""
+    """One tool call; ``argument_tokens`` concatenate to ``arguments`` (the streamed pieces).
+
+    For a ``function`` tool ``arguments`` is a JSON text; for a ``custom`` tool it is the
+    free-form ``input``.
+    """
 
     id: str
     name: str
     argument_tokens: tuple[str, ...]
+    kind: str = FUNCTION
 
     @property
     def arguments(self) -> str:
@@ -174,7 +180,10 @@ def _message_text(message: Mapping[str, Any]) -> str:
         elif isinstance(value, list):
             parts.extend(p.get("text") or p.get("refusal") or "" for p in value)
     for call in message.get("tool_calls") or ():
-        parts.append(call["function"]["arguments"])
+        if call["type"] == CUSTOM:
+            parts.append(call["custom"]["input"])
+        else:
+            parts.append(call["function"]["arguments"])
     return " ".join(parts)
 
 
@@ -188,7 +197,7 @@ def _request_key(request: ChatRequest) -> str:
 def _choice(request: ChatRequest, index: int, key: str, faults: frozenset[str]) -> Choice:
     rng = Random(f"{key}:choice:{index}")
     tools_ignored = Fault.TOOLS_IGNORED in faults
-    if request.tools and request.tool_choice != "none" and not tools_ignored:
+    if request.callable_tools and not tools_ignored:
         return _tool_call_choice(request, index, rng, faults)
     natural = _natural_tokens(request, rng, faults)
     if request.tools and tools_ignored and request.max_tokens is not None:
@@ -218,8 +227,12 @@ def _choice(request: ChatRequest, index: int, key: str, faults: frozenset[str]) 
 def _tool_call_choice(
     request: ChatRequest, index: int, rng: Random, faults: frozenset[str]
 ) -> Choice:
-    tool = _pick_tool(request.tools, request.named_tool, rng)
-    arguments = json.dumps(schema_instance(tool.parameters, rng), ensure_ascii=False)
+    tool = _pick_tool(request.callable_tools, request.named_tool, rng)
+    if tool.kind == CUSTOM:
+        # Free-form input; a grammar the tool may declare is not honoured.
+        arguments = " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(2, 6)))
+    else:
+        arguments = json.dumps(schema_instance(tool.parameters, rng), ensure_ascii=False)
     tokens, finish, generated = _apply_limits(tokenize(arguments), (), request.max_tokens)
     if finish == "stop" and request.tool_choice != "named":
         finish = "tool_calls"
@@ -229,7 +242,7 @@ def _tool_call_choice(
         tokens=(),
         finish_reason=_reported_finish(finish, faults),
         completion_tokens=generated,
-        tool_call=ToolCall(id=call_id, name=tool.name, argument_tokens=tokens),
+        tool_call=ToolCall(id=call_id, name=tool.name, argument_tokens=tokens, kind=tool.kind),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from chatgauge.server._faults import Fault, Framing
 from chatgauge.server._generation import Choice, Completion, TokenLogprob, ToolCall
+from chatgauge.server._tools import CUSTOM
 
 SYSTEM_FINGERPRINT: Final = "fp_chatgauge"
 EXTRA_FIELD: Final = "x_chatgauge_extra"
@@ -86,6 +87,12 @@ def _logprob_entry(entry: TokenLogprob) -> JSONObject:
 
 def tool_call_object(call: ToolCall, faults: frozenset[str]) -> JSONObject:
     """A complete tool call as the non-streamed message carries it."""
+    if call.kind == CUSTOM:
+        return {
+            "id": call.id,
+            "type": "custom",
+            "custom": {"name": call.name, "input": call.arguments},
+        }
     arguments: Any = call.arguments
     if Fault.ARGUMENTS_AS_OBJECT in faults:
         arguments = json.loads(call.arguments)
@@ -130,9 +137,8 @@ def _choice_object(choice: Choice, faults: frozenset[str], extra: bool) -> JSONO
     }
     call = choice.tool_call
     if call is not None and Fault.TOOL_CALLS_AS_CONTENT in faults:
-        message["content"] = json.dumps(
-            {"name": call.name, "arguments": json.loads(call.arguments)}
-        )
+        arguments = call.arguments if call.kind == CUSTOM else json.loads(call.arguments)
+        message["content"] = json.dumps({"name": call.name, "arguments": arguments})
     elif call is not None:
         message["tool_calls"] = [tool_call_object(call, faults)]
     item: JSONObject = {

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from chatgauge.server._faults import Fault, Framing
-from chatgauge.server._generation import Choice, Completion
+from chatgauge.server._generation import Choice, Completion, ToolCall
 from chatgauge.server._responses import (
     EXTRA_FIELD,
     SYSTEM_FINGERPRINT,
@@ -33,6 +33,7 @@ from chatgauge.server._responses import (
     logprobs_object,
     usage_object,
 )
+from chatgauge.server._tools import CUSTOM
 from chatgauge.server._validation import ChatRequest
 
 DONE: Final = b"[DONE]"
@@ -81,7 +82,7 @@ def plan_stream(
 
 def _with_invalid_byte(payload: bytes) -> bytes:
     """``payload`` with 0xFF (never valid in UTF-8) at the start of its content string."""
-    for marker in (b'"content":"', b'"arguments":"'):
+    for marker in (b'"content":"', b'"arguments":"', b'"input":"'):
         at = payload.find(marker)
         if at >= 0:
             at += len(marker)
@@ -210,18 +211,7 @@ class _Planner:
         role_again = Fault.ROLE_EVERY_DELTA in self._faults
         call = choice.tool_call
         if call is not None:
-            header = {
-                "index": 0,
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": ""},
-            }
-            pieces = list(call.argument_tokens)
-            if pieces and Fault.TOOL_ARGS_INVALID_JSON in self._faults:
-                pieces[-1] += "}"
-            fragments = [header] + [
-                {"index": 0, "function": {"arguments": piece}} for piece in pieces
-            ]
+            fragments = self._call_fragments(call)
             for fragment in fragments:
                 if Fault.TOOL_CALL_NO_INDEX in self._faults:
                     del fragment["index"]
@@ -235,6 +225,29 @@ class _Planner:
             if choice.logprobs is not None:
                 logprobs = logprobs_object(choice.logprobs[position : position + 1])
             yield self._text_item(choice.index, token, logprobs)
+
+    def _call_fragments(self, call: ToolCall) -> list[JSONObject]:
+        """A call's first fragment (index, id, type, name, empty arguments), then one
+        fragment per argument piece. A custom tool's input streams like arguments, under
+        ``custom.input`` (what OpenAI sends; the spec's chunk schema lacks it)."""
+        pieces = list(call.argument_tokens)
+        if call.kind == CUSTOM:
+            header: JSONObject = {
+                "index": 0,
+                "id": call.id,
+                "type": "custom",
+                "custom": {"name": call.name, "input": ""},
+            }
+            return [header] + [{"index": 0, "custom": {"input": piece}} for piece in pieces]
+        header = {
+            "index": 0,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        if pieces and Fault.TOOL_ARGS_INVALID_JSON in self._faults:
+            pieces[-1] += "}"
+        return [header] + [{"index": 0, "function": {"arguments": piece}} for piece in pieces]
 
     def _choice_item(
         self,

@@ -1,0 +1,1 @@
+"""Developer scripts; a package so that their pure parts can be imported by the tests."""
