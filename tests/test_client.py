@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -374,6 +374,42 @@ def test_events_written_together_share_one_read_and_one_stamp() -> None:
         exchange = client.send(STREAM_CASE)
     assert [e.data for e in exchange.events] == ["a", "b", "c"]
     assert len({(e.read_index, e.arrived_ns) for e in exchange.events}) == 1
+
+
+def test_stop_after_events_stops_reading_an_endless_stream_without_an_error() -> None:
+    """A stream that never ends is read up to the case's event count, then closed."""
+
+    def endless(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(_head(200, "text/event-stream", "Transfer-Encoding: chunked"))
+        count = 0
+        while not stop.is_set():
+            # Three events per write: the count must hold inside one read too.
+            conn.sendall(_chunk(b"".join(f"data: {count + i}\n\n".encode() for i in range(3))))
+            count += 3
+            stop.wait(0.001)
+
+    case = replace(STREAM_CASE, stop_after_events=10)
+    with ScriptedServer(endless) as server, client_for(server) as client:
+        exchange = client.send(case)
+    assert exchange.stopped_reading
+    assert exchange.error_kind is None
+    assert exchange.error is None
+    assert [e.data for e in exchange.events] == [str(i) for i in range(10)]
+    assert "stopped_reading=True" in repr(exchange)
+
+
+def test_a_stream_that_ends_before_its_event_count_is_read_whole() -> None:
+    writes = _events('{"n":1}', "[DONE]")
+    case = replace(STREAM_CASE, stop_after_events=3)
+    with ScriptedServer(answer_sse(writes)) as server, client_for(server) as client:
+        exchange = client.send(case)
+    assert not exchange.stopped_reading
+    assert [e.data for e in exchange.events] == ['{"n":1}', "[DONE]"]
+
+
+def test_stop_after_events_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="stop_after_events"):
+        replace(STREAM_CASE, stop_after_events=0)
 
 
 def test_an_error_answer_to_a_stream_request_is_still_captured() -> None:

@@ -13,7 +13,7 @@ from chatgauge.conformance._registry import all_checks
 from chatgauge.conformance._results import Status
 from chatgauge.conformance._runner import run_check
 from chatgauge.conformance.checks.b_response import _arguments_problem
-from chatgauge.conformance.checks.g_features import _concatenates
+from chatgauge.conformance.checks.g_logprobs import _concatenates
 from chatgauge.server import FRAMINGS
 from tests.conformance_harness import (
     Proof,
@@ -41,11 +41,13 @@ PROOFS: dict[str, Proof] = {
     "C2-details-within-totals": Proof("usage-details-exceed"),
     "C3-stream-usage-agrees": Proof("stream-usage-differs", expect_faulty=WARN),
     "C3-prompt-grows": Proof("prompt-tokens-constant", expect_faulty=WARN),
+    "C4-usage-counts-every-choice": Proof("usage-counts-one-choice"),
     "G1-json-mode": Proof("json-mode-fenced"),
     "G2-json-schema": Proof("json-schema-violated"),
     "G3-logprob-tokens": Proof("logprob-tokens-mismatch"),
     "G3-logprob-values": Proof("logprob-positive"),
     "G3-top-logprobs-count": Proof("top-logprobs-too-many"),
+    "G3-top-logprobs-exact": Proof("top-logprobs-too-few"),
     "G4-n-stream": Proof("choices-ignore-n"),
     "G5-stop-excluded": Proof("stop-leak"),
     "G5-stop-finish": Proof("stop-finish-length"),
@@ -62,6 +64,13 @@ MORE_FAULTS: list[tuple[str, str, Status]] = [
     ("G1-json-mode", "json-mode-ignored", Status.FAILED),
     ("G6-max-completion-tokens", "max-tokens-ignored", Status.FAILED),
     ("C3-prompt-grows", "usage-prompt-zero", WARN),
+    # top_logprobs 0 and logprobs alone, answered as seen on real servers.
+    ("G3-logprob-tokens", "logprobs-need-top-logprobs", Status.FAILED),
+    ("G3-top-logprobs-count", "top-logprobs-zero-gives-one", Status.FAILED),
+    ("G3-top-logprobs-exact", "logprobs-default-alternatives", Status.FAILED),
+    # A limit of 3 ignored until the context is full: judged without waiting for the end.
+    ("G6-max-tokens", "runaway-generation", Status.FAILED),
+    ("G6-max-completion-tokens", "runaway-generation", Status.FAILED),
 ]
 
 # A fault of one rule must not fail the checks of a neighbouring rule.
@@ -71,6 +80,11 @@ NOT_BLAMED: list[tuple[str, str]] = [
     ("G5-stop-finish", "finish-reason-eos"),  # undocumented reasons are B3's matter
     ("G5-stop-finish", "no-finish-reason"),  # a stream without finish is E4's matter
     ("B3-finish-reason", "empty-string-finish-reason"),  # the streamed '' is E4's matter
+    ("C4-usage-counts-every-choice", "usage-chunk-per-choice"),  # how many chunks: E6
+    ("G3-top-logprobs-exact", "top-logprobs-zero-gives-one"),  # more than asked: count
+    ("G3-top-logprobs-count", "logprobs-default-alternatives"),  # nothing asked: exact
+    ("G3-top-logprobs-count", "top-logprobs-too-few"),  # fewer is allowed by the spec
+    ("G3-logprob-values", "logprobs-need-top-logprobs"),  # no logprobs: G3-logprob-tokens
 ]
 
 

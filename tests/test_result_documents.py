@@ -139,7 +139,7 @@ def test_run_conformance_returns_the_run_it_writes(tmp_path: Path, faithful_url:
     assert isinstance(run, ConformanceRun)
     assert run.status is RunStatus.PASSED
     assert [r.id for r in run.checks] == [r.id for r in seen] == list(run.planned)
-    assert {r.id[:2] for r in run.checks} == {"C1", "C2", "C3", "D3"}
+    assert {r.id[:2] for r in run.checks} == {"C1", "C2", "C3", "C4", "D3"}
     assert all(r.status is not Status.FAILED for r in run.checks)
     assert run.settings.runner == "api"
     assert run.requests_sent > 0

@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
 
 from chatgauge._secret import Secret
-from chatgauge.server import FAIL_MIDSTREAM_MARKER, FAULTS, Fault, ServerConfig, background_server
+from chatgauge.server import FAULTS, Fault, ServerConfig, background_server
 from tests.server_support import WEATHER_TOOL, Exchange, chat, content_of, post, streamed
 
 API_KEY = "sk-fault-probe"
@@ -126,15 +125,29 @@ def missing_retry_after(url: str) -> bool:
     raise AssertionError("the rate limit never answered 429")
 
 
-def stream_hangs(url: str) -> bool:
-    body = streamed(messages=[{"role": "user", "content": FAIL_MIDSTREAM_MARKER}])
-    timeout = httpx.Timeout(5.0, read=1.0)
-    try:
-        with httpx.stream("POST", f"{url}/chat/completions", json=body, timeout=timeout) as r:
-            r.read()
-    except httpx.ReadTimeout:
-        return True
-    return False
+def usage_counts_one_choice(url: str) -> bool:
+    body = post(url, chat(n=3, max_tokens=3)).json()
+    return bool(body["usage"]["completion_tokens"] < 3 * len(body["choices"]))
+
+
+def usage_chunk_per_choice(url: str) -> bool:
+    exchange = post(url, streamed(n=3, include_usage=True))
+    chunks = exchange.chunks()
+    usage_at = [i for i, c in enumerate(chunks) if c.get("usage")]
+    finish_at = [
+        i for i, c in enumerate(chunks) for choice in c["choices"] if choice["finish_reason"]
+    ]
+    return len(usage_at) > 1 and usage_at[0] < max(finish_at)
+
+
+def alternatives(body: dict[str, Any]) -> list[int]:
+    """How many top_logprobs each non-streamed logprobs entry carries."""
+    return [len(entry["top_logprobs"]) for entry in body["choices"][0]["logprobs"]["content"]]
+
+
+def runs_away(url: str) -> bool:
+    cut = post(url, chat(max_tokens=3)).json()
+    return bool(cut["usage"]["completion_tokens"] > 100)
 
 
 def schema_violated(exchange: Exchange) -> bool:
@@ -307,7 +320,6 @@ PROBES: dict[str, Probe] = {
     Fault.FLAT_ERROR: Probe(one(INVALID, lambda e: "error" not in e.json())),
     Fault.ERROR_MISSING_PARAM_KEY: Probe(one(INVALID, lambda e: "param" not in e.json()["error"])),
     Fault.NO_RETRY_AFTER: Probe(missing_retry_after, server={"rate_limit_rps": 1.0}),
-    Fault.MIDSTREAM_ERROR_HANG: Probe(stream_hangs),
     Fault.ERROR_AS_200: Probe(one(INVALID, lambda e: e.status == 200 and "error" in e.json())),
     Fault.JSON_MODE_FENCED: Probe(
         one(
@@ -334,6 +346,24 @@ PROBES: dict[str, Probe] = {
     Fault.TOP_LOGPROBS_TOO_MANY: Probe(
         one(LOGPROBS, lambda e: any(len(entry["top_logprobs"]) > 2 for entry in logprob_entries(e)))
     ),
+    Fault.TOP_LOGPROBS_ZERO_GIVES_ONE: Probe(
+        one(chat(logprobs=True, top_logprobs=0), lambda e: any(alternatives(e.json())))
+    ),
+    Fault.TOP_LOGPROBS_TOO_FEW: Probe(
+        one(LOGPROBS, lambda e: all(count < 2 for count in alternatives(e.json())))
+    ),
+    Fault.LOGPROBS_DEFAULT_ALTERNATIVES: Probe(
+        one(chat(logprobs=True), lambda e: any(alternatives(e.json())))
+    ),
+    Fault.LOGPROBS_NEED_TOP_LOGPROBS: Probe(
+        one(chat(logprobs=True), lambda e: e.json()["choices"][0]["logprobs"] is None)
+    ),
+    Fault.USAGE_COUNTS_ONE_CHOICE: Probe(usage_counts_one_choice),
+    Fault.USAGE_CHUNK_PER_CHOICE: Probe(usage_chunk_per_choice),
+    Fault.EVENT_STREAM_LATIN1: Probe(
+        one(streamed(), lambda e: "iso-8859-1" in e.headers["content-type"])
+    ),
+    Fault.RUNAWAY_GENERATION: Probe(runs_away),
 }
 
 

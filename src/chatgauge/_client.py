@@ -135,6 +135,10 @@ def _sendable_key(key: str) -> bool:
     return all("!" <= ch <= "~" for ch in key)
 
 
+class _StopReading(Exception):
+    """The case's ``stop_after_events`` was reached: the client stops reading, by choice."""
+
+
 class EndpointError(Exception):
     """The endpoint did not give a usable answer to a helper request (``list_models``)."""
 
@@ -194,7 +198,9 @@ class ChatClient:
         ``text/event-stream``; otherwise the whole body is kept in ``raw`` only.
         ``on_event`` sees each event as soon as it is stamped (to show a stream live); it
         runs between two reads, so it must be quick or it delays the next stamp. It sees
-        every event, also those the exchange does not keep.
+        every event, also those the exchange does not keep. With ``case.stop_after_events``
+        the client closes the response once that many events were dispatched and returns
+        what it read, with ``stopped_reading`` set and no error.
         """
         headers = httpx.Headers({"Content-Type": "application/json", **self._auth_headers(case)})
         headers.update(case.headers)  # replaces by name, whatever the letter case
@@ -277,6 +283,8 @@ class ChatClient:
                     recorder.on_eof(decoder)
                 finally:
                     response.close()
+        except _StopReading:
+            recorder.stop_reading()
         except LimitExceeded as exc:
             # Before SSEDecodeError: a line over the limit is both.
             recorder.fail(exc.kind, exc, limit=exc.limit)
@@ -326,6 +334,7 @@ class _Recorder:
         self.error_kind: str | None = None
         self.error: str | None = None
         self.limit: LimitName | None = None
+        self.stopped_reading = False
         self.connected = False  # a new TCP connection was opened for this request
 
     def on_trace(self, name: str, info: Mapping[str, Any]) -> None:
@@ -381,6 +390,14 @@ class _Recorder:
                 raise LimitExceeded("max_events", events_message(self._limits))
             if self._on_event is not None:
                 self._on_event(timed)
+            stop_after = self.case.stop_after_events
+            if stop_after is not None and kept.count >= stop_after:
+                # Events later in the same read are dropped: exactly stop_after are counted.
+                raise _StopReading
+
+    def stop_reading(self) -> None:
+        self.t_done_ns = time.perf_counter_ns()
+        self.stopped_reading = True
 
     def fail(self, kind: str, exc: Exception, limit: LimitName | None = None) -> None:
         self.t_done_ns = time.perf_counter_ns()
@@ -414,6 +431,7 @@ class _Recorder:
             events_omitted_at=len(self.events.head) if self.events.omitted else 0,
             reads_omitted=self.reads.omitted,
             limit=self.limit,
+            stopped_reading=self.stopped_reading,
         )
 
 

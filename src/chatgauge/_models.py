@@ -31,7 +31,10 @@ class ChatCase:
     ``read_timeout_s`` overrides the client's longest wait between two reads for this
     request only (a probe that may hang on purpose must not hold a run for a minute), and
     ``total_timeout_s`` its total deadline (:attr:`Limits.total_timeout_s
-    <chatgauge._limits.Limits.total_timeout_s>`).
+    <chatgauge._limits.Limits.total_timeout_s>`). ``stop_after_events`` makes the client
+    stop reading a stream once that many events were dispatched: a request whose answer
+    is only judged up to a limit (``max_tokens`` 3) needs no more once the stream ran far
+    past it; the exchange then says :attr:`ChatExchange.stopped_reading`.
     """
 
     body: Mapping[str, Any]
@@ -42,6 +45,13 @@ class ChatCase:
     api_key_override: str | None = field(default=None, repr=False)
     read_timeout_s: float | None = None
     total_timeout_s: float | None = None
+    stop_after_events: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.stop_after_events is not None and self.stop_after_events < 1:
+            raise ValueError(
+                f"stop_after_events must be at least 1, got {self.stop_after_events!r}"
+            )
 
     @property
     def stream(self) -> bool:
@@ -94,7 +104,9 @@ class ChatExchange:
     says why (with any secret redacted). ``limit`` names the
     :class:`~chatgauge._limits.Limits` field whose bound ended the request
     (``total_timeout_s`` with kind ``timeout``, the others with kind ``limit``), ``None``
-    when no bound did.
+    when no bound did. ``stopped_reading`` is true when the client itself stopped reading
+    the stream at the case's ``stop_after_events`` (no error: the endpoint was still
+    sending, so the stream's end was never seen).
 
     The repr shows the label, URL, status, sizes and error kind, never endpoint text.
 
@@ -128,6 +140,7 @@ class ChatExchange:
     events_omitted_at: int = 0
     reads_omitted: int = 0
     limit: LimitName | None = None
+    stopped_reading: bool = False
 
     def __repr__(self) -> str:
         # Endpoint text stays out: a body or an event may echo the API key, hold terminal
@@ -136,7 +149,8 @@ class ChatExchange:
             f"ChatExchange(label={self.case.label!r}, url={self.url!r}, status={self.status}, "
             f"body={self.digest.size if self.digest else len(self.raw)} bytes, "
             f"events={self.event_count}, "
-            f"error_kind={self.error_kind!r}, limit={self.limit!r})"
+            f"error_kind={self.error_kind!r}, limit={self.limit!r}"
+            + (", stopped_reading=True)" if self.stopped_reading else ")")
         )
 
     @property

@@ -46,6 +46,8 @@ INSPECTED_FAILURES = frozenset(
         "E6-usage-chunk",
         "F1-error-envelope",
         "F2-validation-status",
+        "G3-logprob-tokens",
+        "G3-top-logprobs-count",
         "G4-n-stream",
         "G6-max-completion-tokens",
     }

@@ -6,7 +6,7 @@ each at most once per run and keeps the exchange, so a full run stays small.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,13 @@ from chatgauge.conformance._inspect import (
     total_tokens,
     visible_bytes,
 )
-from chatgauge.conformance._results import CheckSkipped, CheckUnsupported, Evidence, SkipKind
+from chatgauge.conformance._results import (
+    CheckOutcome,
+    CheckSkipped,
+    CheckUnsupported,
+    Evidence,
+    SkipKind,
+)
 
 Sender = Callable[[ChatCase], ChatExchange]
 
@@ -94,10 +100,45 @@ class CheckContext:
                 self.evidence(exchange),
             )
         what = exchange.error or f"status {exchange.status}"
+        from chatgauge.conformance._probes import TIMEOUT_JUDGED
+
+        if exchange.error_kind == "timeout" and name in TIMEOUT_JUDGED:
+            # A tiny request that never finishes is itself evidence, judged by its limit rule.
+            raise CheckSkipped(
+                f"probe {name!r} got no complete answer ({what}); judged by {TIMEOUT_JUDGED[name]}",
+                self.evidence(exchange),
+                kind=SkipKind.ENDPOINT,
+            )
         raise CheckSkipped(
             f"probe {name!r} was not answered with 200 ({what}); acceptance is judged by A1",
             self.evidence(exchange),
         )
+
+    def answered_probes(self, *names: str, optional: Collection[str] = ()) -> list[ChatExchange]:
+        """The exchanges of those of ``names`` answered with 200, in order.
+
+        A check judges what it can: a probe refused or not answered is left out (acceptance
+        is group A's matter; ``optional`` names probes of optional features, which may be
+        refused cleanly). Only when none was answered does the check end, with the outcome
+        of the first probe (skipped, or unsupported for an optional feature refused cleanly).
+        """
+        found: list[ChatExchange] = []
+        first: CheckOutcome | None = None
+        for name in names:
+            try:
+                found.append(self.answered(name, optional=name in optional))
+            except CheckOutcome as outcome:
+                first = first or outcome
+        if not found and first is not None:
+            raise first
+        return found
+
+    @staticmethod
+    def left_out(names: Collection[str], judged: Collection[ChatExchange]) -> str:
+        """A note naming the probes among ``names`` that were not judged ('' when none)."""
+        labels = {exchange.case.label for exchange in judged}
+        missing = [name for name in names if name not in labels]
+        return f"; not judged (not answered with 200): {', '.join(missing)}" if missing else ""
 
     def base_body(self, **extra: Any) -> dict[str, Any]:
         """A small valid request body for the configured model, plus ``extra`` fields."""

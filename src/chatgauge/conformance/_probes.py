@@ -3,6 +3,13 @@
 Every probe is small: ``max_tokens`` is the run's cap (default 16) or less, ``n <= 3``.
 Probes that need another probe's answer (e.g. a stop string taken from a plain answer)
 build on it through the context.
+
+Probes judged by a rule about a limit (``max_tokens``, ``max_completion_tokens``, ``stop``)
+are read only as far as that rule needs: a stream stops being read after
+:func:`events_to_read` events (far past the limit, so already evidence), and a tiny request
+(3 tokens) has a total deadline of :func:`tiny_deadline`, ten times what the plain request
+(16 tokens, the same prompt) took. Both bounds compare the endpoint with itself, so the
+verdict does not depend on the speed of the machine.
 """
 
 from __future__ import annotations
@@ -15,9 +22,22 @@ from chatgauge.conformance._context import CheckContext
 ProbeBuilder = Callable[[CheckContext], ChatCase]
 PROBES: dict[str, ProbeBuilder] = {}
 
-# The reference endpoint fails a stream on purpose when it sees this marker (rule F3); on
-# any other endpoint it is harmless prompt text.
-FAIL_MIDSTREAM_MARKER = "chatgauge:fail-midstream"
+CUT_LIMIT = 3
+"""The limit of the tiny requests: a model says more than this to any question asked."""
+# A stream this many events per token of its limit long (at least MIN_EVENTS_READ) ran far
+# past it: even a proxy that sends each character of a token as its own event stays below.
+EVENTS_PER_LIMIT_TOKEN = 16
+MIN_EVENTS_READ = 64
+TINY_DEADLINE_FACTOR = 10
+TINY_DEADLINE_MIN_S = 15.0
+TINY_DEADLINE_MAX_S = 60.0
+# The probes whose timeout is evidence, and the rule that judges it.
+TIMEOUT_JUDGED = {
+    "cut": "G6-max-tokens",
+    "cut-stream": "G6-max-tokens",
+    "n3-cut": "G6-max-tokens",
+    "cut-completion-tokens": "G6-max-completion-tokens",
+}
 
 WEATHER_TOOL = {
     "type": "function",
@@ -56,6 +76,35 @@ def probe(name: str) -> Callable[[ProbeBuilder], ProbeBuilder]:
 
 def _case(name: str, body: dict[str, object], **kwargs: object) -> ChatCase:
     return ChatCase(body=body, label=name, **kwargs)  # type: ignore[arg-type]
+
+
+def events_to_read(limit: int, n: int = 1) -> int:
+    """How many events of a stream with this limit are read: far more than it may hold."""
+    return max(MIN_EVENTS_READ, EVENTS_PER_LIMIT_TOKEN * limit * n)
+
+
+def tiny_deadline(ctx: CheckContext) -> float | None:
+    """The total deadline of a tiny request: ten times what the plain request took.
+
+    At least 15 s (a slow start is no evidence) and at most 60 s; ``None`` (the run's own
+    deadline) when the plain request got no complete answer to compare with.
+    """
+    plain = ctx.probe("plain")
+    if plain.error_kind is not None or plain.status is None:
+        return None
+    took_s = (plain.t_done_ns - plain.t_send_ns) / 1e9
+    deadline = min(TINY_DEADLINE_MAX_S, max(TINY_DEADLINE_MIN_S, TINY_DEADLINE_FACTOR * took_s))
+    return round(deadline, 1)
+
+
+def _tiny(name: str, ctx: CheckContext, body: dict[str, object]) -> ChatCase:
+    n = body.get("n", 1)
+    return _case(
+        name,
+        body,
+        total_timeout_s=tiny_deadline(ctx),
+        stop_after_events=events_to_read(CUT_LIMIT, n if isinstance(n, int) else 1),
+    )
 
 
 @probe("plain")
@@ -99,24 +148,27 @@ def _n3_stream(ctx: CheckContext) -> ChatCase:
     )
 
 
+@probe("n3-cut")
+def _n3_cut(ctx: CheckContext) -> ChatCase:
+    return _tiny("n3-cut", ctx, ctx.base_body(n=3, temperature=1, max_tokens=CUT_LIMIT))
+
+
 @probe("cut")
 def _cut(ctx: CheckContext) -> ChatCase:
-    return _case("cut", ctx.base_body(max_tokens=3))
+    return _tiny("cut", ctx, ctx.base_body(max_tokens=CUT_LIMIT))
 
 
 @probe("cut-completion-tokens")
 def _cut_completion_tokens(ctx: CheckContext) -> ChatCase:
-    body = ctx.base_body(max_completion_tokens=3)
+    body = ctx.base_body(max_completion_tokens=CUT_LIMIT)
     del body["max_tokens"]
-    return _case("cut-completion-tokens", body)
+    return _tiny("cut-completion-tokens", ctx, body)
 
 
 @probe("cut-stream")
 def _cut_stream(ctx: CheckContext) -> ChatCase:
-    return _case(
-        "cut-stream",
-        ctx.base_body(max_tokens=3, stream=True, stream_options={"include_usage": True}),
-    )
+    body = ctx.base_body(max_tokens=CUT_LIMIT, stream=True, stream_options={"include_usage": True})
+    return _tiny("cut-stream", ctx, body)
 
 
 def stop_word(ctx: CheckContext) -> str | None:
@@ -140,7 +192,8 @@ def _stop(ctx: CheckContext) -> ChatCase:
 @probe("stop-stream")
 def _stop_stream(ctx: CheckContext) -> ChatCase:
     word = stop_word(ctx) or "colour"
-    return _case("stop-stream", ctx.base_body(stop=[word], stream=True))
+    body = ctx.base_body(stop=[word], stream=True)
+    return _case("stop-stream", body, stop_after_events=events_to_read(ctx.settings.max_tokens))
 
 
 @probe("json-mode")
@@ -173,6 +226,16 @@ def _logprobs(ctx: CheckContext) -> ChatCase:
     return _case("logprobs", ctx.base_body(logprobs=True, top_logprobs=2, max_tokens=8))
 
 
+@probe("logprobs-top0")
+def _logprobs_top0(ctx: CheckContext) -> ChatCase:
+    return _case("logprobs-top0", ctx.base_body(logprobs=True, top_logprobs=0, max_tokens=8))
+
+
+@probe("logprobs-default")
+def _logprobs_default(ctx: CheckContext) -> ChatCase:
+    return _case("logprobs-default", ctx.base_body(logprobs=True, max_tokens=8))
+
+
 def _tool_body(ctx: CheckContext, **extra: object) -> dict[str, object]:
     body = ctx.base_body(tools=[WEATHER_TOOL], max_tokens=64, **extra)
     body["messages"] = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -187,14 +250,6 @@ def _tools(ctx: CheckContext) -> ChatCase:
 @probe("tools-stream")
 def _tools_stream(ctx: CheckContext) -> ChatCase:
     return _case("tools-stream", _tool_body(ctx, tool_choice="required", stream=True))
-
-
-@probe("fail-midstream")
-def _fail_midstream(ctx: CheckContext) -> ChatCase:
-    body = ctx.base_body(stream=True)
-    body["messages"] = [{"role": "user", "content": f"Say hello. {FAIL_MIDSTREAM_MARKER}"}]
-    # A hang after the error is the deviation F3 looks for: wait a little, not a minute.
-    return _case("fail-midstream", body, read_timeout_s=10.0)
 
 
 @probe("unknown-model")
@@ -224,4 +279,49 @@ def _invalid_temperature(ctx: CheckContext) -> ChatCase:
     return _case("invalid-temperature", ctx.base_body(temperature=2.5, max_tokens=1))
 
 
-__all__ = ["FAIL_MIDSTREAM_MARKER", "PROBES", "probe", "stop_word"]
+@probe("wrong-type")
+def _wrong_type(ctx: CheckContext) -> ChatCase:
+    return _case("wrong-type", ctx.base_body(temperature="warm", max_tokens=1))
+
+
+@probe("unknown-role")
+def _unknown_role(ctx: CheckContext) -> ChatCase:
+    body = ctx.base_body(max_tokens=1)
+    body["messages"] = [{"role": "narrator", "content": "Say hello."}]
+    return _case("unknown-role", body)
+
+
+@probe("missing-messages")
+def _missing_messages(ctx: CheckContext) -> ChatCase:
+    body = ctx.base_body(max_tokens=1)
+    del body["messages"]
+    return _case("missing-messages", body)
+
+
+@probe("malformed-json")
+def _malformed_json(ctx: CheckContext) -> ChatCase:
+    return _case("malformed-json", {}, raw_body=b'{"model": ')
+
+
+# The requests the error rules (F1-F3) judge: each must be refused with an error status.
+# Several kinds, because servers validate differently (many check types, not ranges).
+VALIDATION_PROBES = (
+    "invalid-temperature",
+    "wrong-type",
+    "unknown-role",
+    "missing-messages",
+    "malformed-json",
+)
+ERROR_PROBES = (*VALIDATION_PROBES, "unknown-model")
+
+__all__ = [
+    "CUT_LIMIT",
+    "ERROR_PROBES",
+    "PROBES",
+    "TIMEOUT_JUDGED",
+    "VALIDATION_PROBES",
+    "events_to_read",
+    "probe",
+    "stop_word",
+    "tiny_deadline",
+]

@@ -5,7 +5,8 @@ It is chatgauge's default target and its own test double: in faithful mode it ho
 server-side rule of the conformance catalogue; each name in :data:`FAULTS` breaks exactly one
 rule; each name in :data:`FRAMINGS` is valid but unusual. A user message containing
 :data:`FAIL_MIDSTREAM_MARKER` makes a streamed response send two content events, then a
-``data: {"error": {...}}`` event and ``data: [DONE]`` (the test hook for rule F3).
+``data: {"error": {...}}`` event and ``data: [DONE]``: a stream that fails as rule F3 says
+it should, to test clients with (no check can provoke that on an arbitrary endpoint).
 """
 
 from chatgauge.server._app import create_app

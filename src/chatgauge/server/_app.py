@@ -35,7 +35,7 @@ from chatgauge.server._config import ServerConfig
 from chatgauge.server._errors import SERVER_ERROR, ApiError, render_error
 from chatgauge.server._faults import Fault, Framing
 from chatgauge.server._framing import EventEncoder
-from chatgauge.server._generation import Completion, generate
+from chatgauge.server._generation import RUNAWAY_DELAY_S, Completion, generate, runs_away
 from chatgauge.server._ratelimit import TokenBucket
 from chatgauge.server._responses import ResponseMeta, completion_body, encode_json
 from chatgauge.server._streaming import PRESTREAM_STEP, plan_stream
@@ -47,7 +47,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-HANG_AFTER_ERROR_S: Final = 30.0
 MODEL_OWNER: Final = "chatgauge"
 _JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 _BODY_END: Final = {"type": "http.response.body", "body": b"", "more_body": False}
@@ -188,6 +187,9 @@ class ChatCompletionsEndpoint:
                 ),
             )
         else:
+            if runs_away(request, server.faults):
+                # Like a server generating a full context before it answers.
+                await asyncio.sleep(RUNAWAY_DELAY_S)
             body_object = completion_body(completion, meta, server.faults, server.framings)
             await _send_whole(send, 200, _JSON_HEADERS, encode_json(body_object))
 
@@ -237,31 +239,21 @@ class ChatCompletionsEndpoint:
                 if first_ns is None:
                     first_ns = last_ns
                 content_events += 1
-            if event.ends_with_error:
-                await _linger(receive)
         await send(_BODY_END)
         if server.timing_log is not None:
             server.timing_log.record(meta.id, t_body_read_ns, first_ns, last_ns, content_events)
 
     def _stream_headers(self) -> list[tuple[bytes, bytes]]:
         faults, framings = self._server.faults, self._server.framings
-        content_type = b"text/event-stream"
+        # api.openai.com streams with the charset parameter; the bare type is a framing.
+        content_type = b"text/event-stream; charset=utf-8"
         if Fault.WRONG_CONTENT_TYPE in faults:
             content_type = b"application/json"
-        elif Framing.CHARSET in framings:
-            content_type = b"text/event-stream; charset=utf-8"
+        elif Fault.EVENT_STREAM_LATIN1 in faults:
+            content_type = b"text/event-stream; charset=iso-8859-1"
+        elif Framing.BARE_CONTENT_TYPE in framings:
+            content_type = b"text/event-stream"
         return [(b"content-type", content_type), (b"cache-control", b"no-cache")]
-
-
-async def _linger(receive: Receive) -> None:
-    """Keep a broken stream open until the client leaves or the bounded hang is over."""
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(_disconnected(receive), HANG_AFTER_ERROR_S)
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 class ModelsEndpoint:

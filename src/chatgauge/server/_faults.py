@@ -46,10 +46,12 @@ class Fault:
     USAGE_TOTAL_WRONG: Final = "usage-total-wrong"
     USAGE_PROMPT_ZERO: Final = "usage-prompt-zero"
     USAGE_DETAILS_EXCEED: Final = "usage-details-exceed"
+    USAGE_COUNTS_ONE_CHOICE: Final = "usage-counts-one-choice"
     PROMPT_TOKENS_CONSTANT: Final = "prompt-tokens-constant"
     STREAM_USAGE_DIFFERS: Final = "stream-usage-differs"
     # D. SSE framing
     WRONG_CONTENT_TYPE: Final = "wrong-content-type"
+    EVENT_STREAM_LATIN1: Final = "event-stream-latin1"
     NON_JSON_DATA: Final = "non-json-data"
     INVALID_UTF8: Final = "invalid-utf8"
     NO_DONE: Final = "no-done"
@@ -71,12 +73,12 @@ class Fault:
     USAGE_CHUNK_HAS_CHOICES: Final = "usage-chunk-has-choices"
     USAGE_WITHOUT_REQUEST: Final = "usage-without-request"
     MISSING_USAGE_CHUNK: Final = "missing-usage-chunk"
+    USAGE_CHUNK_PER_CHOICE: Final = "usage-chunk-per-choice"
     STREAM_TEXT_DIFFERS: Final = "stream-text-differs"
     # F. errors
     FLAT_ERROR: Final = "flat-error"
     ERROR_MISSING_PARAM_KEY: Final = "error-missing-param-key"
     NO_RETRY_AFTER: Final = "no-retry-after"
-    MIDSTREAM_ERROR_HANG: Final = "midstream-error-hang"
     ERROR_AS_200: Final = "error-as-200"
     # G. feature semantics
     JSON_MODE_FENCED: Final = "json-mode-fenced"
@@ -85,6 +87,11 @@ class Fault:
     LOGPROB_POSITIVE: Final = "logprob-positive"
     LOGPROB_TOKENS_MISMATCH: Final = "logprob-tokens-mismatch"
     TOP_LOGPROBS_TOO_MANY: Final = "top-logprobs-too-many"
+    TOP_LOGPROBS_ZERO_GIVES_ONE: Final = "top-logprobs-zero-gives-one"
+    TOP_LOGPROBS_TOO_FEW: Final = "top-logprobs-too-few"
+    LOGPROBS_DEFAULT_ALTERNATIVES: Final = "logprobs-default-alternatives"
+    LOGPROBS_NEED_TOP_LOGPROBS: Final = "logprobs-need-top-logprobs"
+    RUNAWAY_GENERATION: Final = "runaway-generation"
 
 
 FAULTS: Final[Mapping[str, str]] = MappingProxyType(
@@ -121,9 +128,16 @@ FAULTS: Final[Mapping[str, str]] = MappingProxyType(
         Fault.USAGE_TOTAL_WRONG: "C1: total_tokens is prompt_tokens + completion_tokens + 1",
         Fault.USAGE_PROMPT_ZERO: "C2: prompt_tokens is 0 for a non-empty prompt",
         Fault.USAGE_DETAILS_EXCEED: "C2: prompt_tokens_details.cached_tokens exceeds prompt_tokens",
+        Fault.USAGE_COUNTS_ONE_CHOICE: (
+            "C4: with n > 1, usage.completion_tokens counts the first choice only"
+        ),
         Fault.PROMPT_TOKENS_CONSTANT: "C3: prompt_tokens does not grow when the prompt grows",
         Fault.STREAM_USAGE_DIFFERS: "C3: streamed usage counts one completion token more",
         Fault.WRONG_CONTENT_TYPE: "D1: streams are sent with Content-Type application/json",
+        Fault.EVENT_STREAM_LATIN1: (
+            "D1 (I tier): streams declare 'text/event-stream; charset=iso-8859-1' (the body "
+            "stays UTF-8)"
+        ),
         Fault.NON_JSON_DATA: "D2: a stream carries a 'data: heartbeat' event that is not JSON",
         Fault.INVALID_UTF8: "D2: the first content delta holds a byte that is not UTF-8 (0xFF)",
         Fault.NO_DONE: "D3: streams end without 'data: [DONE]'",
@@ -144,13 +158,14 @@ FAULTS: Final[Mapping[str, str]] = MappingProxyType(
         Fault.USAGE_CHUNK_HAS_CHOICES: "E6: usage rides on the last choice chunk (no choices: [])",
         Fault.USAGE_WITHOUT_REQUEST: "E6: a usage chunk is sent although include_usage was not set",
         Fault.MISSING_USAGE_CHUNK: "E6: include_usage is requested but no usage chunk is sent",
+        Fault.USAGE_CHUNK_PER_CHOICE: (
+            "E6: with n > 1, each choice's finish is followed by a usage chunk of its own, "
+            "before the other choices finish"
+        ),
         Fault.STREAM_TEXT_DIFFERS: "E7: streamed text differs from the non-streamed text",
         Fault.FLAT_ERROR: "F1: error bodies are flat, without the {'error': {...}} envelope",
         Fault.ERROR_MISSING_PARAM_KEY: "F1: error envelopes lack the 'param' key",
         Fault.NO_RETRY_AFTER: "F2: 429 responses lack Retry-After (needs --rate-limit)",
-        Fault.MIDSTREAM_ERROR_HANG: (
-            "F3: after a mid-stream error event the stream stays open (30 s) without [DONE]"
-        ),
         Fault.ERROR_AS_200: "F3: invalid requests get 200 with an error object as the body",
         Fault.JSON_MODE_FENCED: "G1: JSON mode content is wrapped in a ```json fence",
         Fault.JSON_MODE_IGNORED: "G1: JSON mode is ignored, content is plain text",
@@ -158,6 +173,18 @@ FAULTS: Final[Mapping[str, str]] = MappingProxyType(
         Fault.LOGPROB_POSITIVE: "G3: the first token's logprob is positive",
         Fault.LOGPROB_TOKENS_MISMATCH: "G3: logprob tokens do not concatenate to the content",
         Fault.TOP_LOGPROBS_TOO_MANY: "G3: one more top_logprobs alternative than requested",
+        Fault.TOP_LOGPROBS_ZERO_GIVES_ONE: "G3: top_logprobs 0 gives one alternative per token",
+        Fault.TOP_LOGPROBS_TOO_FEW: "G3: top_logprobs k gives k - 1 alternatives per token",
+        Fault.LOGPROBS_DEFAULT_ALTERNATIVES: (
+            "G3: logprobs without top_logprobs gives 20 alternatives per token, not none"
+        ),
+        Fault.LOGPROBS_NEED_TOP_LOGPROBS: (
+            "G3: logprobs: true answers logprobs null unless top_logprobs is 1 or more"
+        ),
+        Fault.RUNAWAY_GENERATION: (
+            "G6: a limit of 3 tokens or fewer is ignored: the answer runs on for 512 tokens "
+            "(a full context); not streamed, it comes after 1 s"
+        ),
     }
 )
 
@@ -173,7 +200,7 @@ class Framing:
     MULTILINE_DATA: Final = "multiline-data"
     ID_RETRY: Final = "id-retry"
     BOM: Final = "bom"
-    CHARSET: Final = "charset"
+    BARE_CONTENT_TYPE: Final = "bare-content-type"
     EXTRA_FIELDS: Final = "extra-fields"
     USAGE_NULL: Final = "usage-null"
 
@@ -191,7 +218,9 @@ FRAMINGS: Final[Mapping[str, str]] = MappingProxyType(
         Framing.MULTILINE_DATA: "each JSON payload is split over several data: lines",
         Framing.ID_RETRY: "every event has an id: field, the first a retry: field",
         Framing.BOM: "the stream starts with a UTF-8 byte order mark",
-        Framing.CHARSET: "Content-Type 'text/event-stream; charset=utf-8'",
+        Framing.BARE_CONTENT_TYPE: (
+            "Content-Type 'text/event-stream' without the '; charset=utf-8' OpenAI sends"
+        ),
         Framing.EXTRA_FIELDS: "unknown extra fields in responses, chunks, choices and deltas",
         Framing.USAGE_NULL: "explicit 'usage': null in chunks even without include_usage",
     }

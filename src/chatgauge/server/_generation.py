@@ -17,7 +17,11 @@ parameter schema; finish is ``tool_calls``, but ``stop`` for a named tool_choice
 answers.
 
 A user message containing :data:`FAIL_MIDSTREAM_MARKER` makes a streamed response fail after
-two content events (the test hook for rule F3).
+two content events, as rule F3 says a failing stream should (a hook to test clients with).
+
+With the ``runaway-generation`` fault a limit of :data:`RUNAWAY_LIMIT` tokens or fewer is
+ignored: the text repeats until :data:`RUNAWAY_TOKENS` tokens fill the context (finish
+``length``), as a model that never emits its end token does.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ MESSAGE_OVERHEAD_TOKENS: Final = 4
 REPLY_PRIMING_TOKENS: Final = 3
 NON_TEXT_PART_TOKENS: Final = 85
 CONSTANT_PROMPT_TOKENS: Final = 12
+RUNAWAY_LIMIT: Final = 3
+RUNAWAY_TOKENS: Final = 512
+RUNAWAY_DELAY_S: Final = 1.0
+"""How long a non-streamed runaway answer takes (generating a full context is slow)."""
 
 VOCABULARY: Final = (
     "amber", "anchor", "apple", "arrow", "autumn", "basket", "beacon", "birch", "blossom",
@@ -139,6 +147,15 @@ def generate(request: ChatRequest, faults: frozenset[str] = frozenset()) -> Comp
     )
 
 
+def runs_away(request: ChatRequest, faults: frozenset[str]) -> bool:
+    """Whether the ``runaway-generation`` fault ignores this request's (tiny) limit."""
+    return (
+        Fault.RUNAWAY_GENERATION in faults
+        and request.max_tokens is not None
+        and request.max_tokens <= RUNAWAY_LIMIT
+    )
+
+
 def count_prompt_tokens(request: ChatRequest, faults: frozenset[str] = frozenset()) -> int:
     """Words of every message and tool definition, plus a small overhead per message."""
     if Fault.PROMPT_TOKENS_CONSTANT in faults:
@@ -200,13 +217,17 @@ def _choice(request: ChatRequest, index: int, key: str, faults: frozenset[str]) 
     if request.callable_tools and not tools_ignored:
         return _tool_call_choice(request, index, rng, faults)
     natural = _natural_tokens(request, rng, faults)
-    if request.tools and tools_ignored and request.max_tokens is not None:
+    limit = request.max_tokens
+    if request.tools and tools_ignored and limit is not None:
         # Like a chat template that knows no tools: text that runs on into the limit.
-        natural = tuple(islice(cycle(natural), request.max_tokens + 1))
+        natural = tuple(islice(cycle(natural), limit + 1))
+    if runs_away(request, faults):
+        limit = RUNAWAY_TOKENS
+        natural = tuple(islice(cycle(natural), limit + 1))
     tokens, finish, generated = _apply_limits(
         natural,
         request.stop,
-        request.max_tokens,
+        limit,
         leak_stop=Fault.STOP_LEAK in faults,
         stop_finish="length" if Fault.STOP_FINISH_LENGTH in faults else "stop",
     )

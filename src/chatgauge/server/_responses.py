@@ -48,6 +48,8 @@ def usage_object(
     """``usage`` with ``total_tokens == prompt_tokens + completion_tokens`` (unless a C fault)."""
     prompt = 0 if Fault.USAGE_PROMPT_ZERO in faults else completion.prompt_tokens
     generated = completion.completion_tokens
+    if Fault.USAGE_COUNTS_ONE_CHOICE in faults:
+        generated = completion.choices[0].completion_tokens if completion.choices else 0
     if streamed and Fault.STREAM_USAGE_DIFFERS in faults:
         generated += 1
     total = prompt + generated + (1 if Fault.USAGE_TOTAL_WRONG in faults else 0)

@@ -66,7 +66,6 @@ class PlannedEvent:
     payload: bytes
     step: int
     is_content: bool = False
-    ends_with_error: bool = False
 
 
 def plan_stream(
@@ -108,6 +107,11 @@ class _Planner:
         ) and Fault.MISSING_USAGE_CHUNK not in faults
         self._usage_null = request.include_usage or Framing.USAGE_NULL in framings
         self._usage = usage_object(completion, faults, streamed=True)
+        self._usage_per_choice = (
+            self._usage_wanted
+            and Fault.USAGE_CHUNK_PER_CHOICE in faults
+            and len(completion.choices) > 1
+        )
         self._chunks = 0
 
     def events(self) -> Iterator[PlannedEvent]:
@@ -136,15 +140,17 @@ class _Planner:
             for choice, last_step in zip(self._completion.choices, last_steps, strict=True):
                 if last_step == step:
                     yield from self._finish(choice, step, last=step == final_step)
-        if self._usage_wanted and Fault.USAGE_CHUNK_HAS_CHOICES not in faults:
+        if (
+            self._usage_wanted
+            and Fault.USAGE_CHUNK_HAS_CHOICES not in faults
+            and not self._usage_per_choice
+        ):
             yield self._event(final_step, [], usage=self._usage)
         yield from self._done(final_step)
 
     def _failure(self, step: int) -> Iterator[PlannedEvent]:
-        hang = Fault.MIDSTREAM_ERROR_HANG in self._faults
-        yield PlannedEvent(encode_json(MIDSTREAM_ERROR), step, ends_with_error=hang)
-        if not hang:
-            yield PlannedEvent(DONE, step)
+        yield PlannedEvent(encode_json(MIDSTREAM_ERROR), step)
+        yield PlannedEvent(DONE, step)
 
     def _finish(self, choice: Choice, step: int, *, last: bool) -> Iterator[PlannedEvent]:
         faults = self._faults
@@ -163,6 +169,9 @@ class _Planner:
         if Fault.CONTENT_AFTER_FINISH in faults and choice.index == 0:
             late = self._choice_item(0, {"content": " late"})
             yield self._event(step, [late], is_content=True)
+        if self._usage_per_choice:
+            alone = Completion((choice,), self._completion.prompt_tokens)
+            yield self._event(step, [], usage=usage_object(alone, faults, streamed=True))
 
     def _done(self, step: int) -> Iterator[PlannedEvent]:
         faults = self._faults

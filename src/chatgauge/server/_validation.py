@@ -103,7 +103,7 @@ def validate_request(body: object, faults: frozenset[str] = frozenset()) -> Chat
     stream = boolean(body, "stream")
     include_usage = _stream_options(body, stream)
     n = integer(body, "n", 1, MAX_N)
-    logprobs, top_logprobs = _logprobs(body)
+    logprobs, top_logprobs = _logprobs(body, faults)
     response_format, json_schema = _response_format(body)
     tools = parse_tools(body)
     choice = parse_tool_choice(body, tools)
@@ -169,7 +169,8 @@ def _stream_options(body: Mapping[str, Any], stream: bool) -> bool:
     return boolean(options, "include_usage", "stream_options.include_usage", nullable=False)
 
 
-def _logprobs(body: Mapping[str, Any]) -> tuple[bool, int]:
+def _logprobs(body: Mapping[str, Any], faults: frozenset[str]) -> tuple[bool, int]:
+    """``logprobs`` and the number of alternatives per token (0 when not asked for)."""
     logprobs = boolean(body, "logprobs")
     top_logprobs = integer(body, "top_logprobs", 0, MAX_TOP_LOGPROBS)
     if top_logprobs is not None and not logprobs:
@@ -180,7 +181,17 @@ def _logprobs(body: Mapping[str, Any]) -> tuple[bool, int]:
             param="top_logprobs",
             code="invalid_value",
         )
-    return logprobs, top_logprobs or 0
+    # The G3 faults: the request as a server with that deviation understands it.
+    if Fault.LOGPROBS_NEED_TOP_LOGPROBS in faults and not top_logprobs:
+        return False, 0
+    if top_logprobs is None:
+        default = Fault.LOGPROBS_DEFAULT_ALTERNATIVES in faults and logprobs
+        return logprobs, MAX_TOP_LOGPROBS if default else 0
+    if top_logprobs == 0 and Fault.TOP_LOGPROBS_ZERO_GIVES_ONE in faults:
+        return logprobs, 1
+    if top_logprobs > 0 and Fault.TOP_LOGPROBS_TOO_FEW in faults:
+        return logprobs, top_logprobs - 1
+    return logprobs, top_logprobs
 
 
 def _max_tokens(body: Mapping[str, Any], faults: frozenset[str]) -> int | None:

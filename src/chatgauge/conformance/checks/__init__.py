@@ -11,4 +11,6 @@ from chatgauge.conformance.checks import (  # noqa: F401 - imported to register
     e_chunks,
     f_errors,
     g_features,
+    g_limits,
+    g_logprobs,
 )

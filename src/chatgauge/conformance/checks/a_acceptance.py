@@ -54,10 +54,18 @@ SPEC_REF = "openapi.yaml#/components/schemas/CreateChatCompletionRequest"
 
 @dataclass(frozen=True)
 class Judgement:
-    """How one exchange fares against a rule: ``problem`` breaks it, ``note`` is worth telling."""
+    """How one exchange fares against a rule: ``problem`` breaks it, ``note`` is worth telling.
+
+    ``judged`` is false when the answer says nothing about the rule (a 429): a check whose
+    every answer was not judged judged nothing, and is skipped.
+    """
 
     problem: str | None = None
     note: str | None = None
+    judged: bool = True
+
+
+RATE_LIMITED = Judgement(note="rate limited (429), not judged", judged=False)
 
 
 def error_message(exchange: ChatExchange) -> str:
@@ -102,7 +110,7 @@ def judge_valid(exchange: ChatExchange) -> Judgement:
     if is_clean_refusal(exchange):
         return Judgement(note=_unsupported_note(exchange))
     if status == 429:
-        return Judgement(note="rate limited (429), not judged")
+        return RATE_LIMITED
     return Judgement(f"HTTP {status} instead of 200: {error_message(exchange)}")
 
 
@@ -112,7 +120,7 @@ def judge_invalid(exchange: ChatExchange) -> Judgement:
     if status is None:
         return Judgement(f"no HTTP answer ({exchange.error})")
     if status == 429:
-        return Judgement(note="rate limited (429), not judged")
+        return RATE_LIMITED
     if 400 <= status < 500:
         return Judgement()
     if 200 <= status < 300:
@@ -138,11 +146,12 @@ def judge_cases(
     """Send every case, judge each; raise :class:`CheckFailed` listing all that broke the rule."""
     failures: list[tuple[str, ChatExchange, str]] = []
     notes: Counter[str] = Counter()
-    count = 0
+    count = judged = 0
     for case in cases:
         exchange = ctx.send(case)
         count += 1
         verdict = judge(exchange)
+        judged += verdict.judged
         if verdict.note:
             notes[f"{case.label}: {verdict.note}"] += 1
         if verdict.problem:
@@ -156,6 +165,10 @@ def judge_cases(
             f"{len(failures)} of {count} {what} broke the rule: {listed}",
             *evidence[:MAX_EVIDENCE],
         )
+    if not judged:
+        raise CheckSkipped(
+            f"none of the {count} {what} could be judged{_notes_text(notes)}", kind=SkipKind.RUN
+        )
     return f"all {count} {what} were answered as the rule requires{_notes_text(notes)}"
 
 
@@ -165,10 +178,12 @@ class _PropertyFailure(Exception):
 
 @dataclass
 class PropertyRun:
-    """What a property run found: the minimal failure (if any), notes, requests sent."""
+    """What a property run found: the minimal failure (if any), notes, requests sent, and
+    how many of their answers were judged (a 429 is not)."""
 
     failure: tuple[str, ChatExchange] | None = None
     sent: int = 0
+    judged: int = 0
     budget_exhausted: bool = False
     notes: Counter[str] = field(default_factory=Counter)
 
@@ -203,6 +218,7 @@ def run_property(
                 return
             run.sent += 1
             verdict = judge(exchange)
+            run.judged += verdict.judged
             verdicts[key] = (verdict, exchange)
             if verdict.note:
                 run.notes[verdict.note] += 1
@@ -243,6 +259,10 @@ def property_verdict(ctx: CheckContext, run: PropertyRun, what: str) -> str:
         )
     if run.sent == 0:
         raise CheckSkipped(f"no {what} could be sent (budget exhausted)", kind=SkipKind.RUN)
+    if run.judged == 0:
+        raise CheckSkipped(
+            f"none of the {run.sent} {what}s sent could be judged{notes}", kind=SkipKind.RUN
+        )
     budget = "; stopped early: budget exhausted" if run.budget_exhausted else ""
     return f"{run.sent} {what}s were answered as the rule requires{budget}{notes}"
 

@@ -14,7 +14,13 @@ from typing import Any, Literal
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._registry import check
-from chatgauge.conformance._results import CheckFailed, CheckSkipped, Evidence, Tier
+from chatgauge.conformance._results import (
+    CheckFailed,
+    CheckOutcome,
+    CheckSkipped,
+    Evidence,
+    Tier,
+)
 from chatgauge.conformance.checks._bodies import (
     FINISH_REASONS,
     JSONObject,
@@ -24,8 +30,6 @@ from chatgauge.conformance.checks._bodies import (
     content_of,
     fail_details,
     message_of,
-    optional_body,
-    optional_exchange,
     requested_limit,
     requested_n,
     short,
@@ -53,13 +57,29 @@ CUT_PROBES = ("cut", "cut-completion-tokens")
 
 
 def _bodies(ctx: CheckContext, first: str, *more: str) -> list[tuple[ChatExchange, JSONObject]]:
-    """The required probe's body, then those of the optional probes that were answered."""
-    found = [answered_body(ctx, first)]
-    for name in more:
-        answer = optional_body(ctx, name)
-        if answer is not None:
-            found.append(answer)
+    """The JSON object bodies of the probes answered with 200, in order.
+
+    ``first`` is a plain request, the others may be optional features; the check judges
+    every body it got and ends with the first probe's outcome only when it got none.
+    """
+    found: list[tuple[ChatExchange, JSONObject]] = []
+    first_outcome: CheckOutcome | None = None
+    for name in (first, *more):
+        try:
+            found.append(answered_body(ctx, name, optional=name != first))
+        except CheckOutcome as outcome:
+            first_outcome = first_outcome or outcome
+    if not found and first_outcome is not None:
+        raise first_outcome
     return found
+
+
+def _no_choices(bodies: list[tuple[ChatExchange, JSONObject]]) -> CheckSkipped:
+    labels = ", ".join(exchange.case.label for exchange, _ in bodies)
+    return CheckSkipped(
+        f"no answer among {labels} has a choice to judge (judged by B1-schema and B2-choice-count)",
+        *(CheckContext.evidence(exchange) for exchange, _ in bodies),
+    )
 
 
 @check(
@@ -77,8 +97,7 @@ def b1_schema(ctx: CheckContext) -> str | None:
     tier: Literal["strict", "compat"] = "strict" if ctx.settings.strict else "compat"
     schema = validator("chat_completion_response", tier)
     first, *more = SCHEMA_PROBES
-    exchanges = [ctx.answered(first)]
-    exchanges += [e for e in (optional_exchange(ctx, name) for name in more) if e is not None]
+    exchanges = ctx.answered_probes(first, *more, optional=more)
     problems: list[tuple[str, Evidence]] = []
     for exchange in exchanges:
         name = exchange.case.label
@@ -187,7 +206,10 @@ def b2_choice_index(ctx: CheckContext) -> str | None:
     each once; clients use them to place each answer.
     """
     problems: list[tuple[str, Evidence]] = []
-    for exchange, body in _bodies(ctx, "plain", "n3"):
+    bodies = _bodies(ctx, "plain", "n3")
+    if not any(isinstance(body.get("choices"), list) for _, body in bodies):
+        raise _no_choices(bodies)
+    for exchange, body in bodies:
         choices = body.get("choices")
         if not isinstance(choices, list):
             continue  # judged by B1-schema and B2-choice-count
@@ -219,7 +241,10 @@ def b2_message(ctx: CheckContext) -> str | None:
     either a string or null (never an array or an object).
     """
     problems: list[tuple[str, Evidence]] = []
-    for exchange, body in _bodies(ctx, "plain", "n3"):
+    bodies = _bodies(ctx, "plain", "n3")
+    if not any(choices_of(body) for _, body in bodies):
+        raise _no_choices(bodies)
+    for exchange, body in bodies:
         for position, choice in enumerate(choices_of(body)):
             message = choice.get("message")
             where = f"{exchange.case.label}: choices[{position}].message"
@@ -249,7 +274,10 @@ def b3_finish_reason(ctx: CheckContext) -> str | None:
     or an engine-specific value such as ``eos``.
     """
     problems: list[tuple[str, Evidence]] = []
-    for exchange, body in _bodies(ctx, "plain", *FINISH_PROBES):
+    bodies = _bodies(ctx, "plain", *FINISH_PROBES)
+    if not any(choices_of(body) for _, body in bodies):
+        raise _no_choices(bodies)
+    for exchange, body in bodies:
         for position, choice in enumerate(choices_of(body)):
             reason = choice.get("finish_reason")
             if not isinstance(reason, str) or reason not in FINISH_REASONS:
@@ -328,6 +356,8 @@ def b4_tool_calls(ctx: CheckContext) -> str | None:
     """
     exchange, body = answered_body(ctx, "tools", optional=True)
     required = exchange.case.body.get("tool_choice") == "required"
+    if not choices_of(body):
+        raise _no_choices([(exchange, body)])
     problems: list[tuple[str, Evidence]] = []
     for position, choice in enumerate(choices_of(body)):
         reason, calls = choice.get("finish_reason"), message_of(choice).get("tool_calls")

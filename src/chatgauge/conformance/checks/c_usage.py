@@ -6,9 +6,16 @@ usage chunk is judged by E6): these checks judge the numbers that were reported.
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
-from chatgauge.conformance._inspect import streamed_text, usage_of
+from chatgauge.conformance._inspect import (
+    choice_chunks,
+    streamed_finish_reasons,
+    streamed_text,
+    usage_of,
+)
 from chatgauge.conformance._registry import check
 from chatgauge.conformance._results import (
     CheckFailed,
@@ -16,15 +23,18 @@ from chatgauge.conformance._results import (
     CheckWarning,
     Evidence,
     Severity,
+    SkipKind,
     Tier,
 )
 from chatgauge.conformance.checks._bodies import (
     JSONObject,
     choices_of,
+    completion_tokens,
     content_of,
     fail_details,
     is_count,
     optional_exchange,
+    requested_limit,
     short,
 )
 
@@ -49,13 +59,19 @@ DETAILS = {
 def _reported(ctx: CheckContext, *probes: str) -> list[tuple[ChatExchange, JSONObject]]:
     """The answered probes among ``probes`` that reported a usage object, with it."""
     found = []
+    answered = 0
     for name in probes:
         exchange = optional_exchange(ctx, name)
         usage = usage_of(exchange) if exchange is not None else None
+        answered += exchange is not None
         if exchange is not None and usage is not None:
             found.append((exchange, usage))
+    if not answered:
+        raise CheckSkipped(f"none of the probes {', '.join(probes)} was answered with 200")
     if not found:
-        raise CheckSkipped(f"none of the probes {', '.join(probes)} reported usage")
+        raise CheckSkipped(
+            f"none of the probes {', '.join(probes)} reported usage", kind=SkipKind.NOT_APPLICABLE
+        )
     return found
 
 
@@ -110,8 +126,10 @@ def c2_prompt_positive(ctx: CheckContext) -> str | None:
     zeros in every chunk), streamed and not.
     """
     problems: list[tuple[str, Evidence]] = []
+    judged = 0
     for exchange, usage in _reported(ctx, "plain", "plain-stream"):
         prompt = usage.get("prompt_tokens")
+        judged += is_count(prompt)
         if is_count(prompt) and prompt == 0:
             problems.append(
                 (
@@ -122,6 +140,8 @@ def c2_prompt_positive(ctx: CheckContext) -> str | None:
     if problems:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
+    if not judged:
+        raise CheckSkipped("no prompt_tokens count was reported (judged by C1-usage-arithmetic)")
     return None
 
 
@@ -138,6 +158,7 @@ def c2_details_within_totals(ctx: CheckContext) -> str | None:
     null details are fine.
     """
     problems: list[tuple[str, Evidence]] = []
+    judged = 0
     for exchange, usage in _reported(ctx, *USAGE_PROBES):
         for group, (total_name, parts) in DETAILS.items():
             details, total = usage.get(group), usage.get(total_name)
@@ -145,6 +166,7 @@ def c2_details_within_totals(ctx: CheckContext) -> str | None:
                 continue
             for part in parts:
                 value = details.get(part)
+                judged += is_count(value)
                 if is_count(value) and value > total:
                     problems.append(
                         (
@@ -155,7 +177,11 @@ def c2_details_within_totals(ctx: CheckContext) -> str | None:
     if problems:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
-    return None
+    if not judged:
+        raise CheckSkipped(
+            "no usage reported token details to compare", kind=SkipKind.NOT_APPLICABLE
+        )
+    return f"{judged} detail counts within their totals"
 
 
 @check(
@@ -237,3 +263,86 @@ def c3_prompt_grows(ctx: CheckContext) -> str | None:
             _evidence(ctx, long_probe, long_usage),
         )
     return None
+
+
+# --- C4 ----------------------------------------------------------------------------------
+
+N_USAGE_PROBES = ("n3-cut", "n3", "n3-stream")
+
+
+def _choice_outcomes(exchange: ChatExchange) -> list[tuple[Any, bool]]:
+    """Per choice: its finish_reason and whether it has content, streamed or not."""
+    if exchange.case.stream:
+        reasons = streamed_finish_reasons(exchange)
+        indices = sorted(
+            {
+                choice["index"]
+                for chunk in choice_chunks(exchange)
+                for choice in chunk.get("choices") or []
+                if isinstance(choice, dict) and isinstance(choice.get("index"), int)
+            }
+        )
+        return [((reasons.get(i) or [None])[-1], bool(streamed_text(exchange, i))) for i in indices]
+    body = exchange.json_or_none()
+    choices = choices_of(body) if isinstance(body, dict) else []
+    return [(c.get("finish_reason"), bool(content_of(c))) for c in choices]
+
+
+def tokens_at_least(exchange: ChatExchange) -> int | None:
+    """The fewest completion tokens the answer's choices can have used together.
+
+    A choice cut with ``length`` used exactly the limit; any other choice with content at
+    least one token. ``None`` without a limit to go by.
+    """
+    limit = requested_limit(exchange)
+    if limit is None:
+        return None
+    return sum(
+        limit if reason == "length" else 1 if has_content else 0
+        for reason, has_content in _choice_outcomes(exchange)
+    )
+
+
+@check(
+    "C4-usage-counts-every-choice",
+    "With n > 1, completion_tokens counts every choice",
+    tier=Tier.DEFACTO,
+    spec_ref=SPEC_USAGE,
+)
+def c4_usage_counts_every_choice(ctx: CheckContext) -> str | None:
+    """With ``n`` > 1, ``usage.completion_tokens`` counts the tokens of all choices, as
+    OpenAI reports it: at least the limit for each choice cut with finish_reason
+    ``length`` (it used exactly the limit) plus one for each other choice with content.
+    Judged on n=3 requests with ``max_tokens`` 3 and 16, and on the n=3 stream's usage
+    chunk when it sent exactly one (how many it sent is E6's matter).
+    """
+    problems: list[tuple[str, Evidence]] = []
+    judged: list[str] = []
+    for exchange in ctx.answered_probes(*N_USAGE_PROBES, optional=N_USAGE_PROBES):
+        if (
+            exchange.case.stream
+            and sum(1 for chunk in choice_chunks(exchange) if chunk.get("usage") is not None) != 1
+        ):
+            continue
+        used = completion_tokens(usage_of(exchange))
+        least = tokens_at_least(exchange)
+        if used is None or least is None or len(_choice_outcomes(exchange)) < 2:
+            continue  # no count, or a single choice (B2-choice-count and G4 judge that)
+        judged.append(exchange.case.label)
+        if used < least:
+            problems.append(
+                (
+                    f"{exchange.case.label}: completion_tokens {used} for "
+                    f"{len(_choice_outcomes(exchange))} choices that used at least {least}",
+                    ctx.evidence(exchange, usage=usage_of(exchange), least_tokens=least),
+                )
+            )
+    if problems:
+        message, evidence = fail_details(problems)
+        raise CheckFailed(message, *evidence)
+    if not judged:
+        raise CheckSkipped(
+            "no answer with several choices reported completion_tokens",
+            kind=SkipKind.NOT_APPLICABLE,
+        )
+    return f"judged on {', '.join(judged)}"

@@ -11,14 +11,42 @@ import json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._registry import check
-from chatgauge.conformance._results import CheckFailed, Severity, Tier
+from chatgauge.conformance._results import CheckFailed, CheckSkipped, Severity, SkipKind, Tier
 
-# Streams every framing check looks at: a plain one, one cut short and one with n=3.
+# Streams every framing check looks at: with and without the usage chunk.
 STREAM_PROBES = ("plain-stream", "stream-no-usage")
+# The WHATWG Encoding Standard's labels of UTF-8 (compared without letter case).
+UTF8_LABELS = frozenset(
+    {"utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"}
+)
 
 
 def _streams(ctx: CheckContext) -> list[ChatExchange]:
-    return [ctx.answered(name) for name in STREAM_PROBES]
+    """The stream probes answered with 200 (a check judges those that were)."""
+    return ctx.answered_probes(*STREAM_PROBES)
+
+
+def _decoded(ctx: CheckContext) -> list[ChatExchange]:
+    """The answered streams that sent at least one byte to decode; skip when none did."""
+    streams = _streams(ctx)
+    found = [ex for ex in streams if ex.framing is not None and ex.body.size > 0]
+    if not found:
+        raise CheckSkipped(
+            "no stream sent a byte to judge (judged by D3-done-last)",
+            *(ctx.evidence(ex) for ex in streams),
+        )
+    return found
+
+
+def content_type_parameters(content_type: str) -> list[tuple[str, str]]:
+    """The ``name=value`` parameters of a media type: names lower-cased, quotes removed."""
+    _, _, rest = content_type.partition(";")
+    found = []
+    for part in rest.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip():
+            found.append((name.strip().lower(), value.strip().strip('"')))
+    return found
 
 
 @check(
@@ -43,21 +71,38 @@ def content_type(ctx: CheckContext) -> str | None:
 
 @check(
     "D1-content-type-params",
-    "No parameters on the event-stream content type",
+    "A charset on the event-stream content type is UTF-8",
     tier=Tier.INTEROP,
     severity=Severity.MINOR,
-    spec_ref="WHATWG HTML §9.2",
+    spec_ref="WHATWG HTML §9.2 and the text/event-stream registration",
 )
 def content_type_params(ctx: CheckContext) -> str | None:
-    """The stream's ``Content-Type`` is exactly ``text/event-stream``: parameters such as
-    ``; charset=utf-8`` are legal but trip clients that compare the header literally."""
-    for exchange in _streams(ctx):
-        if exchange.is_event_stream and ";" in exchange.content_type:
-            raise CheckFailed(
-                f"Content-Type carries parameters: {exchange.content_type!r}",
-                ctx.evidence(exchange),
-            )
-    return None
+    """A ``charset`` parameter on the stream's ``Content-Type``, when there is one, names
+    UTF-8: ``text/event-stream; charset=utf-8`` is what api.openai.com sends, and the
+    media type's registration allows that value only. An event stream is always UTF-8, but
+    clients that read it as text through their HTTP library (httpx ``iter_lines``, requests
+    ``iter_lines(decode_unicode=True)``) decode it with the declared charset, so another
+    one turns every non-ASCII character into mojibake. Other parameters are noted."""
+    streams = [ex for ex in _streams(ctx) if ex.is_event_stream]
+    if not streams:
+        raise CheckSkipped(
+            "no stream was declared text/event-stream (judged by D1-content-type)",
+            kind=SkipKind.ENDPOINT,
+        )
+    others: set[str] = set()
+    for exchange in streams:
+        for name, value in content_type_parameters(exchange.content_type):
+            if name == "charset" and value.lower() not in UTF8_LABELS:
+                raise CheckFailed(
+                    f"the stream declares charset {value!r} ({exchange.content_type!r}); "
+                    "its bytes are UTF-8",
+                    ctx.evidence(exchange, content_type=exchange.content_type),
+                )
+            if name != "charset":
+                others.add(name)
+    types = sorted({ex.content_type for ex in streams})
+    note = f"; other parameters ignored: {', '.join(sorted(others))}" if others else ""
+    return f"Content-Type {', '.join(map(repr, types))}{note}"
 
 
 @check(
@@ -70,8 +115,10 @@ def content_type_params(ctx: CheckContext) -> str | None:
 def json_payloads(ctx: CheckContext) -> str | None:
     """Every dispatched ``data`` payload other than ``[DONE]`` is exactly one JSON object
     (not an array, not a bare value, not two objects, not text)."""
+    judged = 0
     for exchange in _streams(ctx):
         for position, event in enumerate(exchange.events):
+            judged += 1
             if event.data == "[DONE]":
                 continue
             try:
@@ -86,7 +133,9 @@ def json_payloads(ctx: CheckContext) -> str | None:
                     f"event {position} is JSON but not an object: {event.data[:200]!r}",
                     ctx.evidence(exchange, event_index=position),
                 )
-    return None
+    if not judged:
+        raise CheckSkipped("no stream dispatched an event (judged by D3-done-last)")
+    return f"{judged} events judged"
 
 
 @check(
@@ -127,7 +176,7 @@ def done_last(ctx: CheckContext) -> str | None:
 
 
 def _facts_warning(ctx: CheckContext, what: str, count_of: str) -> str | None:
-    for exchange in _streams(ctx):
+    for exchange in _decoded(ctx):
         facts = exchange.framing
         if facts is not None and getattr(facts, count_of):
             raise CheckFailed(what.format(getattr(facts, count_of)), ctx.evidence(exchange))
@@ -175,7 +224,7 @@ def other_fields(ctx: CheckContext) -> str | None:
     """The stream uses only ``data:`` fields. ``event:``, ``id:`` and ``retry:`` are
     valid, but some clients mis-handle them (an ``event:`` line is taken by
     openai-python as a named event)."""
-    for exchange in _streams(ctx):
+    for exchange in _decoded(ctx):
         facts = exchange.framing
         if facts is not None and facts.other_fields:
             names = ", ".join(f"{k} x{v}" for k, v in sorted(facts.other_fields.items()))
@@ -206,7 +255,7 @@ def comment_after_id(ctx: CheckContext) -> str | None:
 def bom(ctx: CheckContext) -> str | None:
     """The stream does not start with a UTF-8 byte-order mark: a conforming parser strips
     one, but many hand-written ones then fail to see the first ``data:``."""
-    for exchange in _streams(ctx):
+    for exchange in _decoded(ctx):
         if exchange.framing is not None and exchange.framing.bom:
             raise CheckFailed("the stream starts with a byte-order mark", ctx.evidence(exchange))
     return None
@@ -222,7 +271,7 @@ def bom(ctx: CheckContext) -> str | None:
 def valid_utf8(ctx: CheckContext) -> str | None:
     """An event stream is UTF-8; invalid byte sequences are replaced by U+FFFD by every
     conforming parser, so the text the client sees differs from what was meant."""
-    for exchange in _streams(ctx):
+    for exchange in _decoded(ctx):
         if exchange.framing is not None and exchange.framing.invalid_utf8:
             raise CheckFailed("the stream holds invalid UTF-8 bytes", ctx.evidence(exchange))
     return None

@@ -1,4 +1,10 @@
-"""Group E: the meaning of stream chunks, per choice index, across the whole stream."""
+"""Group E: the meaning of stream chunks, per choice index, across the whole stream.
+
+Every check judges the streams among its probes that were answered with 200 (a refused
+``n=3`` stream leaves the plain one to judge) and skips when it judged nothing. Rules about
+how a stream ends leave out a stream chatgauge stopped reading early (a limit probe that
+ran far past its limit; G6 judges that).
+"""
 
 from __future__ import annotations
 
@@ -18,10 +24,35 @@ from chatgauge.conformance._results import (
 )
 
 CHUNK_PROBES = ("plain-stream", "stream-no-usage", "cut-stream")
+ROLE_PROBES = ("plain-stream", "n3-stream")
+FINISH_PROBES = ("plain-stream", "cut-stream", "n3-stream")
+USAGE_PROBES = ("plain-stream", "cut-stream", "n3-stream")
+# n > 1 is an optional feature: its stream may be refused cleanly.
+OPTIONAL = frozenset({"n3-stream"})
 
 
-def _answered_streams(ctx: CheckContext, names: tuple[str, ...]) -> list[ChatExchange]:
-    return [ctx.answered(name) for name in names]
+def _answered_streams(
+    ctx: CheckContext, names: tuple[str, ...], *, whole: bool = False
+) -> list[ChatExchange]:
+    """The answered streams among ``names``; with ``whole``, only those read to their end."""
+    found = ctx.answered_probes(*names, optional=OPTIONAL)
+    if whole:
+        found = [ex for ex in found if not ex.stopped_reading]
+        if not found:
+            raise CheckSkipped("every stream was read only in part (judged by G6)")
+    return found
+
+
+def _nothing_judged(what: str, streams: list[ChatExchange]) -> CheckSkipped:
+    labels = ", ".join(ex.case.label for ex in streams)
+    return CheckSkipped(
+        f"{what} in the streams {labels} (judged by groups D and E's other checks)",
+        *(CheckContext.evidence(ex) for ex in streams),
+    )
+
+
+def _note(names: tuple[str, ...], streams: list[ChatExchange], judged: str) -> str:
+    return judged + CheckContext.left_out(names, streams)
 
 
 def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,15 +78,20 @@ def chunk_schema(ctx: CheckContext) -> str | None:
     """Every chunk validates against the OpenAPI ``CreateChatCompletionStreamResponse``
     schema (nullable-normalized; the compat tier unless ``--strict``)."""
     tier = "strict" if ctx.settings.strict else "compat"
-    for exchange in _answered_streams(ctx, CHUNK_PROBES):
+    streams = _answered_streams(ctx, CHUNK_PROBES)
+    judged = 0
+    for exchange in streams:
         for position, chunk in enumerate(choice_chunks(exchange)):
+            judged += 1
             errors = schema_errors("chat_completion_chunk", chunk, strict=ctx.settings.strict)
             if errors:
                 raise CheckFailed(
                     f"chunk {position} does not validate ({tier} tier): {errors[0]}",
                     ctx.evidence(exchange, chunk=chunk, errors=errors[:5]),
                 )
-    return None
+    if not judged:
+        raise _nothing_judged("no JSON chunk", streams)
+    return _note(CHUNK_PROBES, streams, f"{judged} chunks validate ({tier} tier)")
 
 
 @check(
@@ -67,14 +103,19 @@ def chunk_schema(ctx: CheckContext) -> str | None:
 )
 def chunk_object(ctx: CheckContext) -> str | None:
     """Every stream chunk carries ``"object": "chat.completion.chunk"``."""
-    for exchange in _answered_streams(ctx, CHUNK_PROBES):
+    streams = _answered_streams(ctx, CHUNK_PROBES)
+    judged = 0
+    for exchange in streams:
         for position, chunk in enumerate(choice_chunks(exchange)):
+            judged += 1
             if chunk.get("object") != "chat.completion.chunk":
                 raise CheckFailed(
                     f"chunk {position} has object {chunk.get('object')!r}",
                     ctx.evidence(exchange, chunk=chunk),
                 )
-    return None
+    if not judged:
+        raise _nothing_judged("no JSON chunk", streams)
+    return _note(CHUNK_PROBES, streams, f"{judged} chunks judged")
 
 
 @check(
@@ -87,11 +128,14 @@ def chunk_object(ctx: CheckContext) -> str | None:
 def stable_identity(ctx: CheckContext) -> str | None:
     """All chunks of one stream share the same ``id``, ``created`` and ``model``: clients
     use them to tell which completion a chunk belongs to."""
-    for exchange in _answered_streams(ctx, CHUNK_PROBES):
+    streams = _answered_streams(ctx, CHUNK_PROBES)
+    judged = 0
+    for exchange in streams:
         chunks = choice_chunks(exchange)
-        if not chunks:
+        if len(chunks) < 2:
             continue
         first = chunks[0]
+        judged += len(chunks) - 1
         for position, chunk in enumerate(chunks[1:], start=1):
             for key in ("id", "created", "model"):
                 if chunk.get(key) != first.get(key):
@@ -100,7 +144,9 @@ def stable_identity(ctx: CheckContext) -> str | None:
                         f"the first chunk had {first.get(key)!r}",
                         ctx.evidence(exchange, first=first, chunk=chunk),
                     )
-    return None
+    if not judged:
+        raise _nothing_judged("no stream had two chunks to compare", streams)
+    return _note(CHUNK_PROBES, streams, f"{judged} chunks compared with the first")
 
 
 @check(
@@ -112,14 +158,19 @@ def stable_identity(ctx: CheckContext) -> str | None:
 )
 def nonempty_id(ctx: CheckContext) -> str | None:
     """Every chunk's ``id`` is a non-empty string."""
-    for exchange in _answered_streams(ctx, CHUNK_PROBES):
+    streams = _answered_streams(ctx, CHUNK_PROBES)
+    judged = 0
+    for exchange in streams:
         for position, chunk in enumerate(choice_chunks(exchange)):
+            judged += 1
             value = chunk.get("id")
             if not isinstance(value, str) or not value:
                 raise CheckFailed(
                     f"chunk {position} has id {value!r}", ctx.evidence(exchange, chunk=chunk)
                 )
-    return None
+    if not judged:
+        raise _nothing_judged("no JSON chunk", streams)
+    return _note(CHUNK_PROBES, streams, f"{judged} chunk ids judged")
 
 
 def _deltas_by_index(exchange: ChatExchange) -> dict[int, list[dict[str, Any]]]:
@@ -142,16 +193,22 @@ def _deltas_by_index(exchange: ChatExchange) -> dict[int, list[dict[str, Any]]]:
 )
 def role_first(ctx: CheckContext) -> str | None:
     """For every choice index, the first delta carries ``"role": "assistant"`` (clients
-    build the message from it)."""
-    for exchange in _answered_streams(ctx, ("plain-stream", "n3-stream")):
+    build the message from it). Judged on the plain stream and, when answered, the n=3
+    stream."""
+    streams = _answered_streams(ctx, ROLE_PROBES)
+    judged = 0
+    for exchange in streams:
         for index, deltas in sorted(_deltas_by_index(exchange).items()):
+            judged += 1
             if deltas[0].get("role") != "assistant":
                 raise CheckFailed(
                     f"the first delta of choice {index} has role {deltas[0].get('role')!r}: "
                     f"{_short(deltas[0])}",
                     ctx.evidence(exchange),
                 )
-    return None
+    if not judged:
+        raise _nothing_judged("no choice delta", streams)
+    return _note(ROLE_PROBES, streams, f"{judged} choices judged")
 
 
 @check(
@@ -164,15 +221,20 @@ def role_first(ctx: CheckContext) -> str | None:
 def role_once(ctx: CheckContext) -> str | None:
     """Only the first delta of a choice carries ``role``: accumulating clients (such as
     openai-python's stream helpers) concatenate a repeated role into "assistantassistant"."""
-    for exchange in _answered_streams(ctx, ("plain-stream", "n3-stream")):
+    streams = _answered_streams(ctx, ROLE_PROBES)
+    judged = 0
+    for exchange in streams:
         for index, deltas in sorted(_deltas_by_index(exchange).items()):
+            judged += 1
             repeats = sum(1 for d in deltas[1:] if d.get("role") is not None)
             if repeats:
                 raise CheckFailed(
                     f"choice {index} repeats role in {repeats} later delta(s)",
                     ctx.evidence(exchange),
                 )
-    return None
+    if not judged:
+        raise _nothing_judged("no choice delta", streams)
+    return _note(ROLE_PROBES, streams, f"{judged} choices judged")
 
 
 def _finish_timeline(exchange: ChatExchange) -> dict[int, list[tuple[Any, dict[str, Any]]]]:
@@ -197,9 +259,13 @@ def _finish_timeline(exchange: ChatExchange) -> dict[int, list[tuple[Any, dict[s
 )
 def one_finish_reason(ctx: CheckContext) -> str | None:
     """Per choice index, ``finish_reason`` is null in every chunk but exactly one, where it
-    is a real reason (not "" and not missing from the stream)."""
-    for exchange in _answered_streams(ctx, ("plain-stream", "cut-stream", "n3-stream")):
+    is a real reason (not "" and not missing from the stream). Judged on the streams read
+    to their end."""
+    streams = _answered_streams(ctx, FINISH_PROBES, whole=True)
+    judged = 0
+    for exchange in streams:
         for index, steps in sorted(_finish_timeline(exchange).items()):
+            judged += 1
             reasons = [reason for reason, _ in steps if reason is not None]
             if len(reasons) != 1:
                 raise CheckFailed(
@@ -211,7 +277,9 @@ def one_finish_reason(ctx: CheckContext) -> str | None:
                     f"choice {index} finished with finish_reason {reasons[0]!r}",
                     ctx.evidence(exchange),
                 )
-    return None
+    if not judged:
+        raise _nothing_judged("no choice", streams)
+    return _note(FINISH_PROBES, streams, f"{judged} choices judged")
 
 
 @check(
@@ -224,8 +292,11 @@ def one_finish_reason(ctx: CheckContext) -> str | None:
 def nothing_after_finish(ctx: CheckContext) -> str | None:
     """Once a choice's ``finish_reason`` was sent, no later delta for that index carries
     content, a refusal or tool calls."""
-    for exchange in _answered_streams(ctx, ("plain-stream", "cut-stream", "n3-stream")):
+    streams = _answered_streams(ctx, FINISH_PROBES)
+    judged = 0
+    for exchange in streams:
         for index, steps in sorted(_finish_timeline(exchange).items()):
+            judged += any(reason is not None for reason, _ in steps)
             finished = False
             for reason, delta in steps:
                 if finished and (
@@ -236,7 +307,9 @@ def nothing_after_finish(ctx: CheckContext) -> str | None:
                         ctx.evidence(exchange),
                     )
                 finished = finished or reason is not None
-    return None
+    if not judged:
+        raise _nothing_judged("no choice finished", streams)
+    return _note(FINISH_PROBES, streams, f"{judged} finished choices judged")
 
 
 @check(
@@ -313,9 +386,12 @@ def tool_call_deltas(ctx: CheckContext) -> str | None:
 )
 def usage_chunk(ctx: CheckContext) -> str | None:
     """With ``stream_options.include_usage: true`` exactly one chunk carries a usage
-    object; it has ``choices: []`` and comes after every choice chunk, before ``[DONE]``.
-    Every other chunk has ``usage`` null or absent."""
-    for exchange in _answered_streams(ctx, ("plain-stream", "cut-stream")):
+    object; it has ``choices: []`` and comes after every choice chunk, so after every
+    choice finished, before ``[DONE]``. Every other chunk has ``usage`` null or absent.
+    Judged on one and on three choices (n=3, when answered): one usage chunk per choice
+    breaks the rule."""
+    streams = _answered_streams(ctx, USAGE_PROBES, whole=True)
+    for exchange in streams:
         chunks = choice_chunks(exchange)
         with_usage = [i for i, c in enumerate(chunks) if c.get("usage") is not None]
         if len(with_usage) != 1:
@@ -335,7 +411,7 @@ def usage_chunk(ctx: CheckContext) -> str | None:
                 f"the usage chunk is chunk {position} of {len(chunks)}; choice chunks follow it",
                 ctx.evidence(exchange, chunk=chunk),
             )
-    return None
+    return _note(USAGE_PROBES, streams, f"{len(streams)} streams judged")
 
 
 @check(
@@ -349,14 +425,17 @@ def no_unrequested_usage(ctx: CheckContext) -> str | None:
     """Without ``stream_options.include_usage`` no chunk carries a usage object
     (``"usage": null`` is fine)."""
     exchange = ctx.answered("stream-no-usage")
-    for position, chunk in enumerate(choice_chunks(exchange)):
+    chunks = choice_chunks(exchange)
+    if not chunks:
+        raise _nothing_judged("no JSON chunk", [exchange])
+    for position, chunk in enumerate(chunks):
         if chunk.get("usage") is not None:
             raise CheckFailed(
                 f"chunk {position} carries usage {_short(chunk.get('usage'))} "
                 "although include_usage was not requested",
                 ctx.evidence(exchange, chunk=chunk),
             )
-    return None
+    return f"{len(chunks)} chunks judged"
 
 
 @check(

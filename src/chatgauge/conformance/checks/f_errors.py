@@ -1,7 +1,13 @@
-"""Checks of group F: the shape of error bodies, status codes, and errors inside streams.
+"""Checks of group F: the shape of error bodies, status codes, and errors sent as 200.
 
-F1 and F3's error-as-200 rule look at every exchange the run has collected (so errors
-provoked by other checks count too) plus a few probes that guarantee some errors exist.
+Each check judges only its own probes (``ERROR_PROBES`` and friends in ``_probes.py``):
+requests every endpoint must refuse. It never reads what other checks happened to send, so
+its verdict is the same alone, in a full run, in any order and in any xdist worker.
+
+Rule F3's first half (an error after a streamed 200 has begun is sent as an error event
+and the stream then ends) is not in the catalogue: no request makes an arbitrary endpoint
+fail in the middle of a stream, so the check could only ever judge chatgauge's own server.
+The reference endpoint's behaviour is tested by the server's own tests instead.
 """
 
 from __future__ import annotations
@@ -12,30 +18,38 @@ from typing import Any
 
 from chatgauge._models import ChatCase, ChatExchange
 from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._probes import ERROR_PROBES, VALIDATION_PROBES
 from chatgauge.conformance._registry import check
-from chatgauge.conformance._results import CheckFailed, CheckSkipped, Severity, Tier
-from chatgauge.conformance.strategies import INVALID_LABEL, InvalidRequest
+from chatgauge.conformance._results import CheckFailed, CheckSkipped, Severity, SkipKind, Tier
 
-ERROR_PROBES = ("invalid-temperature", "unknown-model")
 ENVELOPE_KEYS = ("message", "type", "param", "code")
 MAX_EVIDENCE = 5
 MAX_LISTED = 8
 # At most this many tiny requests are sent to see whether the endpoint rate-limits.
 BURST_REQUESTS = 8
-# After an error event the stream must end promptly; longer than this counts as hanging.
-HANG_LIMIT_S = 5.0
 ERRORS_SPEC = "https://platform.openai.com/docs/guides/error-codes"
 
 
+def error_probes(ctx: CheckContext) -> tuple[str, ...]:
+    """The error probes of the run: the request without a key too when one is required."""
+    return (*ERROR_PROBES, "no-auth") if ctx.settings.auth_required else ERROR_PROBES
+
+
 def _error_exchanges(ctx: CheckContext) -> list[ChatExchange]:
-    """Every complete 4xx/5xx exchange of the run, after making sure the error probes ran."""
-    for name in ERROR_PROBES:
-        ctx.probe(name)
+    """The complete 4xx/5xx answers to the error probes."""
+    answers = [ctx.probe(name) for name in error_probes(ctx)]
     return [
-        ex
-        for ex in ctx.exchanges
-        if ex.status is not None and ex.status >= 400 and ex.error_kind is None
+        ex for ex in answers if ex.status is not None and ex.status >= 400 and ex.error_kind is None
     ]
+
+
+def _no_errors(ctx: CheckContext) -> CheckSkipped:
+    answers = [ctx.probe(name) for name in error_probes(ctx)]
+    return CheckSkipped(
+        "none of the error probes (" + ", ".join(error_probes(ctx)) + ") was answered with a "
+        "4xx or 5xx (their acceptance is judged by A2 and A3)",
+        *(ctx.evidence(ex) for ex in answers[:MAX_EVIDENCE]),
+    )
 
 
 def envelope_problem(body: Any) -> str | None:
@@ -51,17 +65,20 @@ def envelope_problem(body: Any) -> str | None:
     return None
 
 
-def fields_problem(error: dict[str, Any]) -> str | None:
-    """Why the inner error object lacks one of the four keys or has a wrong type."""
+def fields_problems(error: dict[str, Any]) -> list[str]:
+    """Every way the inner error object breaks the rule: missing keys, then wrong types."""
+    problems = []
     missing = [key for key in ENVELOPE_KEYS if key not in error]
     if missing:
-        return f"error object lacks {', '.join(map(repr, missing))}"
+        problems.append(f"error object lacks {', '.join(map(repr, missing))}")
     for key, nullable in (("message", False), ("type", False), ("param", True), ("code", True)):
+        if key not in error:
+            continue
         value = error[key]
         if not (isinstance(value, str) or (nullable and value is None)):
             wanted = "a string or null" if nullable else "a string"
-            return f"error.{key} is {json.dumps(value)[:80]}, not {wanted}"
-    return None
+            problems.append(f"error.{key} is {json.dumps(value)[:80]}, not {wanted}")
+    return problems
 
 
 def _fail_listing(
@@ -90,11 +107,13 @@ def _fail_listing(
 )
 def error_envelope(ctx: CheckContext) -> str | None:
     """Every 4xx or 5xx response body is a JSON object whose 'error' member is an object
-    (not a flat object, a string or plain text). Judged over every error the run
-    collected, plus an invalid-temperature and an unknown-model request."""
+    (not a flat object, a string or plain text). Judged on the error probes: a temperature
+    out of range and one of the wrong type, an unknown role, a request without messages,
+    malformed JSON, an unknown model (and a request without a key when a key was
+    given)."""
     errors = _error_exchanges(ctx)
     if not errors:
-        raise CheckSkipped("the endpoint answered no request with a 4xx or 5xx")
+        raise _no_errors(ctx)
     found = [(ex, p) for ex in errors if (p := envelope_problem(ex.json_or_none())) is not None]
     if found:
         raise _fail_listing(ctx, "error responses lack the envelope", found, len(errors))
@@ -109,24 +128,30 @@ def error_envelope(ctx: CheckContext) -> str | None:
     spec_ref="openapi.yaml#/components/schemas/Error",
 )
 def error_fields(ctx: CheckContext) -> str | None:
-    """The error object of every 4xx or 5xx response has all four keys: 'message' and
-    'type' strings, 'param' and 'code' strings or null (a numeric code or a message that is
-    an object breaks the rule). Bodies without the envelope are judged by F1-error-envelope."""
-    errors = [ex for ex in _error_exchanges(ctx) if envelope_problem(ex.json_or_none()) is None]
+    """The error object of every 4xx or 5xx response to the error probes has all four
+    keys: 'message' and 'type' strings, 'param' and 'code' strings or null (a numeric code
+    or a message that is an object breaks the rule). Every problem of each object is
+    listed. Bodies without the envelope are judged by F1-error-envelope."""
+    answered = _error_exchanges(ctx)
+    if not answered:
+        raise _no_errors(ctx)
+    errors = [ex for ex in answered if envelope_problem(ex.json_or_none()) is None]
     if not errors:
-        raise CheckSkipped("no error response with an envelope to inspect")
-    found = [(ex, p) for ex in errors if (p := fields_problem(ex.json()["error"])) is not None]
+        raise CheckSkipped(
+            "no error response has the envelope (judged by F1-error-envelope)",
+            *(ctx.evidence(ex) for ex in answered[:MAX_EVIDENCE]),
+        )
+    found = [
+        (ex, "; ".join(problems))
+        for ex in errors
+        if (problems := fields_problems(ex.json()["error"]))
+    ]
     if found:
         raise _fail_listing(ctx, "error objects are incomplete", found, len(errors))
     return f"all {len(errors)} error objects have the four fields"
 
 
 # --- F2 ----------------------------------------------------------------------------------
-
-
-def _is_validation_request(exchange: ChatExchange) -> bool:
-    label = exchange.case.label
-    return label == "invalid-temperature" or label.startswith(INVALID_LABEL)
 
 
 @check(
@@ -139,20 +164,19 @@ def _is_validation_request(exchange: ChatExchange) -> bool:
 def validation_status(ctx: CheckContext) -> str | None:
     """A request refused because it is invalid gets 400 (422 is accepted too), the status
     OpenAI's clients map to BadRequestError; never a 5xx, which clients retry as a server
-    fault. Judged over every invalid request the run sent that got an error status, plus
-    an invalid temperature and a malformed JSON body."""
-    ctx.probe("invalid-temperature")
-    ctx.send(InvalidRequest("malformed JSON", raw_body=b'{"model": ').to_case())
+    fault. Judged on a temperature out of range and one of the wrong type, an unknown role,
+    a request without messages and a malformed JSON body, when they get an error status (a
+    2xx is A2's matter, a 429 is not judged)."""
+    answers = [ctx.probe(name) for name in VALIDATION_PROBES]
     judged = [
-        ex
-        for ex in ctx.exchanges
-        if _is_validation_request(ex)
-        and ex.status is not None
-        and ex.status >= 400
-        and ex.status != 429
+        ex for ex in answers if ex.status is not None and ex.status >= 400 and ex.status != 429
     ]
     if not judged:
-        raise CheckSkipped("no invalid request was answered with an error status")
+        raise CheckSkipped(
+            "no invalid request was answered with an error status other than 429 "
+            "(acceptance of invalid requests is judged by A2)",
+            *(ctx.evidence(ex) for ex in answers),
+        )
     found = [(ex, f"HTTP {ex.status}") for ex in judged if ex.status not in (400, 422)]
     if found:
         raise _fail_listing(ctx, "validation errors had the wrong status", found, len(judged))
@@ -183,9 +207,9 @@ def retry_after_problem(value: str | None) -> str | None:
 )
 def retry_after(ctx: CheckContext) -> str | None:
     """A 429 (rate limited) response carries a Retry-After header with whole seconds or an
-    HTTP date, so clients know when to retry. Judged on the 429s the run met, after a burst
-    of at most 8 one-token requests; skipped when no 429 occurred."""
-    limited = [ex for ex in ctx.exchanges if ex.status == 429]
+    HTTP date, so clients know when to retry. Judged on the first 429 of a burst of at
+    most 8 one-token requests; skipped when none occurred."""
+    limited: list[ChatExchange] = []
     burst: list[ChatExchange] = []
     while not limited and len(burst) < BURST_REQUESTS:
         case = ChatCase(body=ctx.base_body(max_tokens=1), label="rate-limit burst")
@@ -198,6 +222,7 @@ def retry_after(ctx: CheckContext) -> str | None:
         raise CheckSkipped(
             f"no 429 occurred (burst of {len(burst)} requests)",
             *(ctx.evidence(exchange) for exchange in burst[-1:]),
+            kind=SkipKind.NOT_APPLICABLE,
         )
     found = [(ex, p) for ex in limited if (p := retry_after_problem(ex.headers.get("retry-after")))]
     if found:
@@ -206,49 +231,6 @@ def retry_after(ctx: CheckContext) -> str | None:
 
 
 # --- F3 ----------------------------------------------------------------------------------
-
-
-def _error_event_index(exchange: ChatExchange) -> int | None:
-    for index, event in enumerate(exchange.events):
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            continue
-        if isinstance(payload, dict) and "error" in payload:
-            return index
-    return None
-
-
-@check(
-    "F3-midstream-error-ends-stream",
-    "A stream ends after a mid-stream error",
-    tier=Tier.DEFACTO,
-    severity=Severity.MAJOR,
-    spec_ref="https://platform.openai.com/docs/api-reference/chat-streaming",
-)
-def midstream_error_ends_stream(ctx: CheckContext) -> str | None:
-    """When an error occurs after a streamed 200 has started, it is sent as a
-    'data: {"error": {...}}' event and the stream then ends ([DONE] or close) within
-    5 seconds; it never hangs. Provoked with chatgauge's fail-midstream marker; skipped
-    when no error event occurs (endpoints other than chatgauge's ignore the marker)."""
-    exchange = ctx.probe("fail-midstream")
-    index = _error_event_index(exchange)
-    if index is None:
-        raise CheckSkipped("no mid-stream error occurred", ctx.evidence(exchange))
-    error_at = exchange.events[index].arrived_ns
-    open_s = (exchange.t_done_ns - error_at) / 1e9
-    if exchange.error_kind == "timeout":
-        raise CheckFailed(
-            f"the stream hung after the error event until the read timeout ({open_s:.1f} s)",
-            ctx.evidence(exchange, seconds_open_after_error=round(open_s, 1)),
-        )
-    if open_s > HANG_LIMIT_S:
-        raise CheckFailed(
-            f"the stream stayed open {open_s:.1f} s after the error event",
-            ctx.evidence(exchange, seconds_open_after_error=round(open_s, 1)),
-        )
-    ending = "[DONE]" if any(e.data == "[DONE]" for e in exchange.events[index:]) else "close"
-    return f"the stream ended by {ending} {open_s:.2f} s after the error event"
 
 
 def _error_as_200(exchange: ChatExchange) -> bool:
@@ -268,11 +250,17 @@ def _error_as_200(exchange: ChatExchange) -> bool:
 def no_error_as_200(ctx: CheckContext) -> str | None:
     """A non-streamed response with status 200 is never an error object ({"error": ...}
     without choices): errors need an error status so clients raise instead of parsing an
-    empty completion. Judged over every exchange of the run, plus an invalid-temperature
-    and an unknown-model request."""
-    for name in ERROR_PROBES:
-        ctx.probe(name)
-    found = [(ex, "HTTP 200 with an error body") for ex in ctx.exchanges if _error_as_200(ex)]
+    empty completion. Judged on the plain request and the error probes (as for
+    F1-error-envelope)."""
+    answers = [ctx.probe(name) for name in ("plain", *error_probes(ctx))]
+    judged = [ex for ex in answers if ex.status is not None and ex.error_kind is None]
+    if not judged:
+        raise CheckSkipped(
+            "no probe got a complete answer",
+            *(ctx.evidence(ex) for ex in answers[:MAX_EVIDENCE]),
+            kind=SkipKind.RUN,
+        )
+    found = [(ex, "HTTP 200 with an error body") for ex in judged if _error_as_200(ex)]
     if found:
-        raise _fail_listing(ctx, "responses were errors sent as 200", found, len(ctx.exchanges))
-    return f"none of {len(ctx.exchanges)} responses was an error sent as 200"
+        raise _fail_listing(ctx, "responses were errors sent as 200", found, len(judged))
+    return f"none of {len(judged)} responses was an error sent as 200"

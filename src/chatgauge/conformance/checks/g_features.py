@@ -8,7 +8,7 @@ promises (JSON, limits, stop strings), never particular words of a model.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeGuard
+from typing import Any
 
 from jsonschema import Draft202012Validator
 
@@ -18,13 +18,11 @@ from chatgauge.conformance._inspect import (
     choice_chunks,
     streamed_finish_reasons,
     streamed_text,
-    usage_of,
 )
 from chatgauge.conformance._probes import ANSWER_SCHEMA
 from chatgauge.conformance._registry import check
 from chatgauge.conformance._results import (
     CheckFailed,
-    CheckOutcome,
     CheckSkipped,
     Evidence,
     Tier,
@@ -34,24 +32,16 @@ from chatgauge.conformance.checks._bodies import (
     JSONObject,
     answered_body,
     choices_of,
-    completion_tokens,
     content_of,
     fail_details,
-    is_number,
     message_of,
     optional_body,
-    optional_exchange,
-    requested_limit,
     requested_n,
     short,
 )
 
 SPEC_REQUEST = "openapi.yaml#/components/schemas/CreateChatCompletionRequest"
-SPEC_LOGPROB = "openapi.yaml#/components/schemas/ChatCompletionTokenLogprob"
 FENCE = "```"
-MAX_BYTE = 255
-# Float noise in a log-softmax can leave a certain token a hair above 0; no client cares.
-LOGPROB_TOLERANCE = 1e-6
 
 
 def _single_choice(ctx: CheckContext, probe: str) -> tuple[ChatExchange, JSONObject]:
@@ -139,144 +129,6 @@ def g2_json_schema(ctx: CheckContext) -> str | None:
     return None
 
 
-def _logprob_entries(ctx: CheckContext) -> tuple[ChatExchange, JSONObject, list[Any] | None]:
-    """The logprobs probe, its first choice and ``logprobs.content`` when it is a list."""
-    exchange, choice = _single_choice(ctx, "logprobs")
-    logprobs = choice.get("logprobs")
-    entries = logprobs.get("content") if isinstance(logprobs, dict) else None
-    return exchange, choice, entries if isinstance(entries, list) else None
-
-
-def _entries_or_skip(ctx: CheckContext) -> tuple[ChatExchange, list[Any]]:
-    exchange, _, entries = _logprob_entries(ctx)
-    if entries is None:
-        raise CheckSkipped("no logprobs.content list (judged by G3-logprob-tokens)")
-    return exchange, entries
-
-
-def _concatenates(entries: list[Any], content: str) -> bool:
-    """Whether the entries' tokens (or, failing that, their bytes) spell ``content``."""
-    tokens = [e.get("token") if isinstance(e, dict) else None for e in entries]
-    if "".join(t for t in tokens if isinstance(t, str)) == content and None not in tokens:
-        return True
-    # A character split over several tokens has partial text per token; its bytes join up.
-    joined = bytearray()
-    for entry in entries:
-        piece = entry.get("bytes") if isinstance(entry, dict) else None
-        if not _is_byte_list(piece):
-            return False
-        joined.extend(piece)
-    return bytes(joined) == content.encode("utf-8")
-
-
-def _is_byte_list(value: Any) -> TypeGuard[list[int]]:
-    return isinstance(value, list) and all(
-        isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= MAX_BYTE for b in value
-    )
-
-
-@check(
-    "G3-logprob-tokens",
-    "Logprob tokens spell the content",
-    tier=Tier.SPEC,
-    spec_ref=SPEC_LOGPROB,
-)
-def g3_logprob_tokens(ctx: CheckContext) -> str | None:
-    """With ``logprobs: true``, ``choices[].logprobs.content`` is a list with one entry per
-    generated token, and the entries' ``token`` strings (or their ``bytes``, for characters
-    split over tokens) concatenate to the message content. Accepting ``logprobs`` and
-    returning none is a failure.
-    """
-    exchange, choice, entries = _logprob_entries(ctx)
-    content = content_of(choice) or ""
-    evidence = ctx.evidence(exchange, content=content)
-    if entries is None:
-        if content:
-            raise CheckFailed(
-                f"logprobs were requested but choices[0].logprobs is "
-                f"{short(choice.get('logprobs'))}",
-                evidence,
-            )
-        raise CheckSkipped("empty content and no logprobs: nothing to compare", evidence)
-    if not _concatenates(entries, content):
-        tokens = "".join(str(e.get("token", "")) if isinstance(e, dict) else "" for e in entries)
-        raise CheckFailed(
-            f"the tokens concatenate to {short(tokens)}, the content is {short(content)}",
-            evidence,
-        )
-    return None
-
-
-@check(
-    "G3-logprob-values",
-    "Log probabilities are <= 0, bytes are byte lists",
-    tier=Tier.SPEC,
-    spec_ref=SPEC_LOGPROB,
-)
-def g3_logprob_values(ctx: CheckContext) -> str | None:
-    """Every ``logprob`` (of a token and of its ``top_logprobs`` alternatives) is a number
-    <= 0 (float noise up to 1e-6 aside), and every ``bytes`` is null or a list of integers
-    0..255.
-    """
-    exchange, entries = _entries_or_skip(ctx)
-    problems: list[tuple[str, Evidence]] = []
-    for position, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            continue  # judged by B1-schema
-        alternatives = entry.get("top_logprobs")
-        items = [(f"content[{position}]", entry)]
-        if isinstance(alternatives, list):
-            items += [
-                (f"content[{position}].top_logprobs[{k}]", alt)
-                for k, alt in enumerate(alternatives)
-                if isinstance(alt, dict)
-            ]
-        for where, item in items:
-            logprob, raw_bytes = item.get("logprob"), item.get("bytes")
-            if not (is_number(logprob) and logprob <= LOGPROB_TOLERANCE):
-                text = f"{where}.logprob is {short(logprob)}, expected a number <= 0"
-                problems.append((text, ctx.evidence(exchange, entry=entry)))
-            if raw_bytes is not None and not _is_byte_list(raw_bytes):
-                text = f"{where}.bytes is {short(raw_bytes)}, expected null or a list of 0..255"
-                problems.append((text, ctx.evidence(exchange, entry=entry)))
-    if problems:
-        message, evidence = fail_details(problems)
-        raise CheckFailed(message, *evidence)
-    return None
-
-
-@check(
-    "G3-top-logprobs-count",
-    "At most top_logprobs alternatives per token",
-    tier=Tier.SPEC,
-    spec_ref=SPEC_LOGPROB,
-)
-def g3_top_logprobs_count(ctx: CheckContext) -> str | None:
-    """Each token's ``top_logprobs`` is a list of at most the requested ``top_logprobs``
-    alternatives (fewer is allowed).
-    """
-    exchange, entries = _entries_or_skip(ctx)
-    requested = exchange.case.body.get("top_logprobs")
-    if not isinstance(requested, int):
-        raise CheckSkipped("the probe did not request top_logprobs")
-    problems: list[tuple[str, Evidence]] = []
-    for position, entry in enumerate(entries):
-        alternatives = entry.get("top_logprobs") if isinstance(entry, dict) else None
-        if not isinstance(alternatives, list):
-            text = f"content[{position}].top_logprobs is {short(alternatives)}, expected a list"
-        elif len(alternatives) > requested:
-            text = (
-                f"content[{position}] has {len(alternatives)} top_logprobs, requested {requested}"
-            )
-        else:
-            continue
-        problems.append((text, ctx.evidence(exchange, entry=entry)))
-    if problems:
-        message, evidence = fail_details(problems)
-        raise CheckFailed(message, *evidence)
-    return None
-
-
 @check(
     "G4-n-stream",
     "A stream with n > 1 carries every choice to its finish",
@@ -315,19 +167,6 @@ def g4_n_stream(ctx: CheckContext) -> str | None:
     return None
 
 
-def _answered_any(ctx: CheckContext, *probes: str) -> list[ChatExchange]:
-    """The exchanges of the probes answered with 200; re-raise the first refusal if none."""
-    found, first_outcome = [], None
-    for name in probes:
-        try:
-            found.append(ctx.answered(name))
-        except CheckOutcome as outcome:
-            first_outcome = first_outcome or outcome
-    if not found and first_outcome is not None:
-        raise first_outcome
-    return found
-
-
 def _answer(exchange: ChatExchange) -> tuple[str, Any]:
     """The text of choice 0 and its final finish_reason, streamed or not."""
     if exchange.case.stream:
@@ -362,14 +201,17 @@ def g5_stop_excluded(ctx: CheckContext) -> str | None:
     """With ``stop``, generation ends before the stop string and the string is not part of
     the content, streamed or not (text-generation-inference#1724 leaked it; mlx-vlm#1044
     ignored ``stop``). The stop word is taken from the plain answer; when that answer does
-    not contain it, the rule is not exercised and the check is skipped.
+    not contain it, the rule is not exercised and the check is skipped. A stream that ran
+    on so long that chatgauge stopped reading it is judged on what was read.
     """
     unstopped = _unstopped_text(ctx)
     problems: list[tuple[str, Evidence]] = []
     exercised = False
-    for exchange in _answered_any(ctx, "stop", "stop-stream"):
+    for exchange in ctx.answered_probes("stop", "stop-stream"):
         word = _stop_string(exchange)
         text, _ = _answer(exchange)
+        if exchange.stopped_reading and word not in text:
+            continue  # the stop string may still have come: not judged
         if word in text:
             problems.append(
                 (
@@ -402,7 +244,7 @@ def g5_stop_finish(ctx: CheckContext) -> str | None:
     unstopped = _unstopped_text(ctx)
     problems: list[tuple[str, Evidence]] = []
     judged = 0
-    for exchange in _answered_any(ctx, "stop", "stop-stream"):
+    for exchange in ctx.answered_probes("stop", "stop-stream"):
         word = _stop_string(exchange)
         text, reason = _answer(exchange)
         if unstopped is None or word not in unstopped:
@@ -425,87 +267,4 @@ def g5_stop_finish(ctx: CheckContext) -> str | None:
         raise CheckFailed(message, *evidence)
     if not judged:
         raise CheckSkipped("no answer provably ended at the stop string")
-    return None
-
-
-def _over_limit(exchange: ChatExchange, limit: int) -> str | None:
-    """Why the answer is longer than ``limit`` completion tokens, or ``None``.
-
-    A non-streamed answer is judged by its usage. A stream is judged over the limit only
-    when every signal it gives says so: its usage, when reported, and its non-empty content
-    events of choice 0 (a lower bound on tokens when each event carries at least one). A
-    streamed usage that disagrees with the text is C3's matter, a re-chunking proxy's many
-    small events are no violation.
-    """
-    used = completion_tokens(usage_of(exchange))
-    if not exchange.case.stream:
-        return f"{used} completion tokens" if used is not None and used > limit else None
-    events = 0
-    for chunk in choice_chunks(exchange):
-        for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            if isinstance(delta, dict) and choice.get("index") == 0 and delta.get("content"):
-                events += 1
-    if events <= limit or (used is not None and used <= limit):
-        return None
-    reported = f"{used} completion tokens" if used is not None else "no usage"
-    return f"{events} content events ({reported})"
-
-
-def _judge_limits(ctx: CheckContext, exchanges: list[ChatExchange], field: str) -> None:
-    """Fail when an answer exceeds its limit; skip when no answer could be measured."""
-    problems: list[tuple[str, Evidence]] = []
-    measured = 0
-    for exchange in exchanges:
-        limit = requested_limit(exchange)
-        if limit is None:
-            continue
-        if not exchange.case.stream and completion_tokens(usage_of(exchange)) is None:
-            continue  # a non-streamed answer without usage cannot be measured
-        measured += 1
-        limit *= requested_n(exchange)
-        excess = _over_limit(exchange, limit)
-        if excess:
-            problems.append(
-                (
-                    f"{exchange.case.label}: {excess} for {field} {limit}",
-                    ctx.evidence(exchange, limit=limit, usage=usage_of(exchange)),
-                )
-            )
-    if problems:
-        message, evidence = fail_details(problems)
-        raise CheckFailed(message, *evidence)
-    if not measured:
-        raise CheckSkipped("no answer reported usage.completion_tokens to compare")
-
-
-@check(
-    "G6-max-tokens",
-    "Output stays within max_tokens",
-    tier=Tier.SPEC,
-    spec_ref=SPEC_REQUEST,
-)
-def g6_max_tokens(ctx: CheckContext) -> str | None:
-    """A completion never uses more than ``max_tokens`` tokens per choice (``n *
-    max_tokens`` in total), streamed or not. Whether a cut answer says ``length`` is judged
-    by B4-length-finish.
-    """
-    exchanges = [ctx.answered("cut")]
-    exchanges += [e for e in (optional_exchange(ctx, p) for p in ("n3", "cut-stream")) if e]
-    _judge_limits(ctx, exchanges, "max_tokens")
-    return None
-
-
-@check(
-    "G6-max-completion-tokens",
-    "Output stays within max_completion_tokens",
-    tier=Tier.SPEC,
-    spec_ref=SPEC_REQUEST,
-)
-def g6_max_completion_tokens(ctx: CheckContext) -> str | None:
-    """``max_completion_tokens`` (the current name of ``max_tokens``) is honoured like it:
-    the completion uses at most that many tokens (llama-cpp-python#1907 ignored it).
-    """
-    exchange = ctx.answered("cut-completion-tokens")
-    _judge_limits(ctx, [exchange], "max_completion_tokens")
     return None
