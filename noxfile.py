@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_venv = "yes"
@@ -126,22 +127,30 @@ def matrix(session: nox.Session) -> None:
         session.run("python", "scripts/llama_server_build.py", "--path-file", str(path_file))
         binary = path_file.read_text().strip()
     if "litellm" in chosen:
-        litellm = _litellm_venv(session, tmp)
+        litellm = _litellm_venv(session)
+    failed = []
     for server in chosen:
-        _check_server(session, server, tmp, binary, litellm)
+        # One server's failure must not hide the others' results: go on, fail at the end.
+        try:
+            _check_server(session, server, tmp, binary, litellm)
+        except CommandFailed:
+            failed.append(server)
     runs = [REPORTS / s / "conformance.json" for s in SERVERS]
     present = [str(run) for run in runs if run.is_file()]
     session.run("chatgauge", "report", "matrix", *present, "--out", str(REPORTS / "matrix.html"))
+    if failed:
+        session.error(f"the matrix failed for {', '.join(failed)} (see the output above)")
 
 
-def _litellm_venv(session: nox.Session, tmp: Path) -> str:
+def _litellm_venv(session: nox.Session) -> str:
     """The LiteLLM proxy's executable, in a virtualenv beside the session's."""
     venv = Path(session.virtualenv.location).with_name("matrix-litellm")
     litellm = venv / "bin" / "litellm"
     marker = venv / "installed.txt"
     if not (litellm.is_file() and marker.is_file() and marker.read_text() == LITELLM):
         session.run("python", "-m", "venv", "--clear", str(venv))
-        session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", LITELLM)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", LITELLM]
+        session.run(*pip, external=True)
         marker.write_text(LITELLM)
     return str(litellm)
 
