@@ -64,7 +64,7 @@ class Tuning:
     """What bounds a server's work: CPU threads, context per request, parallel slots."""
 
     threads: int = 2
-    n_ctx: int = 512
+    n_ctx: int = 256
     parallel: int = 4
 
 
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     start_parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     # Small: a server that ignores a token limit runs on until the context is full, and
     # that answer must arrive within the checker's 60 s read timeout even on a busy machine.
-    start_parser.add_argument("--n-ctx", type=int, default=512, help="context per request")
+    start_parser.add_argument("--n-ctx", type=int, default=256, help="context per request")
     start_parser.add_argument("--parallel", type=int, default=4, help="llama-server slots")
     stop_parser = commands.add_parser("stop", help="stop the server named in the state file")
     stop_parser.add_argument("--state", type=Path, required=True, help="state file to read")
