@@ -167,8 +167,8 @@ def _check_server(
         start += ["--llama-server", binary]
     if litellm:
         start += ["--litellm", litellm]
-    session.run(*start)
     try:
+        session.run(*start)  # inside: stop also ends a server whose start was cut short
         running = _record_realserver(state, reports / "server.json")
         endpoint = ["--base-url", running["base_url"], "--model", running["model"]]
         # The key (LiteLLM's master key) travels in the environment, never as an argument.

@@ -20,11 +20,13 @@ interpreter's environment (the nox session installs them from PyPI) or from ``PA
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -137,15 +139,28 @@ def compile_server(sources: Path, build: Path, jobs: int) -> Path:
     """Configure and build the one target; returns the binary's path."""
     cmake, ninja = tool("cmake"), tool("ninja")
     configure = [cmake, "-S", str(sources), "-B", str(build), "-G", "Ninja"]
-    subprocess.run([*configure, f"-DCMAKE_MAKE_PROGRAM={ninja}", *CMAKE_OPTIONS], check=True)
-    subprocess.run(
-        [cmake, "--build", str(build), "--target", TARGET, "--parallel", str(jobs)],
-        check=True,
-    )
+    _run_group([*configure, f"-DCMAKE_MAKE_PROGRAM={ninja}", *CMAKE_OPTIONS])
+    _run_group([cmake, "--build", str(build), "--target", TARGET, "--parallel", str(jobs)])
     binary = build / "bin" / TARGET
     if not binary.is_file():
         raise BuildError(f"the build finished without {binary}")
     return binary
+
+
+def _run_group(command: list[str]) -> None:
+    """Run ``command`` in a process group of its own and wait; on any exit from here
+    (an error, Ctrl-C, nox stopping the session) the whole group goes, compilers
+    included, so an interrupted build leaves nothing running."""
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        code = process.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
 
 
 def ensure_binary(root: Path, jobs: int) -> Path:
@@ -185,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="build jobs")
     parser.add_argument("--path-file", type=Path, help="also write the binary's path here")
     args = parser.parse_args(argv)
+    # SIGTERM as SystemExit, so the build's process group is ended on the way out too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         binary = ensure_binary(cache_root(), args.jobs)
     except (BuildError, subprocess.CalledProcessError, OSError) as exc:

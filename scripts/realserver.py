@@ -11,7 +11,9 @@ wrote, each serving Gemma 3 270M on loopback.
   in front of it with a fresh master key and no database (see ``litellm_proxy.py``),
 
 each on a free 127.0.0.1 port in a process group of its own, and waits (bounded by
-``--timeout``) until ``GET /v1/models`` answers. It then writes the state file (JSON:
+``--timeout``) until ``GET /v1/models`` answers. The state file names each process as
+soon as it is started (so ``stop`` works even on a start cut short); once the server
+answers it holds the full state (JSON:
 ``server``, ``pids``, ``base_url``, ``model``, ``api_key`` when the server needs one,
 ``versions``, ``flags``, ``model_path``) and exits 0 with the server left running. When a
 process dies or does not answer in time, it stops what it started, prints the end of the
@@ -63,7 +65,7 @@ LOG_TAIL_LINES = 40
 class Tuning:
     """What bounds a server's work: CPU threads, context per request, parallel slots."""
 
-    threads: int = 2
+    threads: int = 1
     n_ctx: int = 256
     parallel: int = 4
 
@@ -291,6 +293,8 @@ class Launcher:
     log_path: Path
     timeout_s: float
     tuning: Tuning
+    state_path: Path
+    server: str
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def serve(
@@ -304,6 +308,11 @@ class Launcher:
         """Start ``command`` and wait until it lists a model; returns that model id."""
         process = launch(command, log_path, env)
         self.started.append(process)
+        # Written at once, so that ``stop`` ends what was started even if ``start`` is
+        # killed before the server answers; the full state replaces it.
+        pids = [p.pid for p in self.started]
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        self.state_path.write_text(json.dumps({"server": self.server, "pids": pids}) + "\n")
         try:
             return wait_until_ready(process, base_url, self.timeout_s, api_key)
         except StartError as exc:
@@ -370,12 +379,19 @@ class Launcher:
 def start(args: argparse.Namespace) -> int:
     """Bring the server up and write its state; see the module docstring."""
     tuning = Tuning(threads=args.threads, n_ctx=args.n_ctx, parallel=args.parallel)
-    launcher = Launcher(log_path=args.log, timeout_s=args.timeout, tuning=tuning)
+    launcher = Launcher(
+        log_path=args.log,
+        timeout_s=args.timeout,
+        tuning=tuning,
+        state_path=args.state,
+        server=args.server,
+    )
     t0 = time.monotonic()
     try:
         state = _start_server(launcher, args)
     except (StartError, KeyboardInterrupt) as exc:
         launcher.stop_all()
+        args.state.unlink(missing_ok=True)
         print(f"realserver: {args.server}: {exc or 'interrupted'}", file=sys.stderr)
         return 1
     args.state.parent.mkdir(parents=True, exist_ok=True)
@@ -429,7 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     start_parser.add_argument("--llama-server", type=Path, help="llama-server binary")
     start_parser.add_argument("--litellm", type=Path, help="the litellm proxy executable")
     start_parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait")
-    start_parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    # One: on 2 cores the client needs the other, and two OpenMP threads that must meet at
+    # every barrier collapse when a third process wants a core (measured on this machine:
+    # 48 tokens in about 10 s with one thread, about 100 s with two, under load).
+    start_parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     # Small: a server that ignores a token limit runs on until the context is full, and
     # that answer must arrive within the checker's 60 s read timeout even on a busy machine.
     start_parser.add_argument("--n-ctx", type=int, default=256, help="context per request")
