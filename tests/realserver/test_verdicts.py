@@ -108,4 +108,6 @@ def test_wrong_verdict_gets_its_right_status(
     """Strict xfail until issue 11's rule fix (``entry.fix``) lands: then this passes,
     xfail turns it red, and the entry moves to FINDINGS or goes."""
     check = _checks(conformance)[check_id]
-    assert check["status"] == entry.right, f"reported {check['status']}, not {entry.reported}"
+    assert check["status"] == entry.right, (
+        f"{check_id} is {check['status']} (inspected as {entry.reported}); right: {entry.right}"
+    )
