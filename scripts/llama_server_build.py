@@ -155,9 +155,16 @@ def _run_group(command: list[str]) -> None:
     try:
         code = process.wait()
     except BaseException:
+        # SIGTERM first: ninja runs each compiler in a process group of its own and ends
+        # them when it is terminated; SIGKILL only if the group outlives a grace period.
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         raise
     if code != 0:
         raise subprocess.CalledProcessError(code, command)
