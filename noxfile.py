@@ -181,7 +181,7 @@ def _check_server(
     """One server: start, check, load, pin its verdicts, stop (also on failure)."""
     reports = REPORTS / server
     state = tmp / f"{server}.json"
-    start = ["python", "scripts/realserver.py", "start", "--server", server]
+    start = ["python", "-m", "scripts.realserver", "start", "--server", server]
     start += ["--state", str(state), "--log", str(reports / "server.log")]
     if binary:
         start += ["--llama-server", binary]
@@ -214,7 +214,7 @@ def _check_server(
             },
         )
     finally:
-        session.run("python", "scripts/realserver.py", "stop", "--state", str(state))
+        session.run("python", "-m", "scripts.realserver", "stop", "--state", str(state))
 
 
 def _record_realserver(state: Path, record: Path) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Start and stop the real servers of ``nox -s matrix``: three implementations nobody here
 wrote, each serving Gemma 3 270M on loopback.
 
-``python scripts/realserver.py start --server NAME --state FILE --log FILE`` starts one of
+``python -m scripts.realserver start --server NAME --state FILE --log FILE`` starts one of
 
 - ``llama-cpp-python``: ``python -m llama_cpp.server`` from the running interpreter;
 - ``llama-server``: llama.cpp's C++ server (``--llama-server BINARY``, built by
@@ -19,7 +19,7 @@ answers it holds the full state (JSON:
 process dies or does not answer in time, it stops what it started, prints the end of the
 log and exits 1.
 
-``python scripts/realserver.py stop --state FILE`` ends the process groups named in the
+``python -m scripts.realserver stop --state FILE`` ends the process groups named in the
 state file, last started first (SIGTERM, then SIGKILL after a grace period), and removes
 the file. Without a state file there is nothing to stop and it exits 0, so it is safe in a
 ``finally`` block.
@@ -46,10 +46,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import litellm_proxy
-
 from chatgauge._client import ChatClient, ClientConfig, EndpointError
 from chatgauge._secret import Secret
+from scripts import litellm_proxy
 
 HOST = "127.0.0.1"
 SERVERS = ("llama-cpp-python", "llama-server", "litellm")
