@@ -31,6 +31,7 @@ from chatgauge._client import ChatClient, ClientConfig
 from chatgauge._models import ChatCase
 from chatgauge._secret import Secret, redact
 from chatgauge.cli._errors import UsageError
+from chatgauge.cli._help import LOAD_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.loadtests import STOCK_LOCUSTFILE
 from chatgauge.loadtests._metrics import parse_slo
 from chatgauge.loadtests._options import (
@@ -63,6 +64,8 @@ def register(subparsers: Any) -> None:
             "(rewritten every second) and load.html. Exit code 0: completed; 3: SLOs missed; "
             "2: usage error or endpoint unreachable; 130: interrupted."
         ),
+        epilog=exit_codes(LOAD_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     endpoint = parser.add_argument_group("endpoint")
     endpoint.add_argument(

@@ -7,14 +7,20 @@ tool call arguments as JSON text). Bodies that are not JSON objects are judged b
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Literal
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._registry import check
-from chatgauge.conformance._results import CheckFailed, CheckSkipped, Evidence, Tier
+from chatgauge.conformance._results import (
+    CheckFailed,
+    CheckSkipped,
+    Evidence,
+    SkipKind,
+    Tier,
+)
 from chatgauge.conformance.checks._bodies import (
     FINISH_REASONS,
     JSONObject,
@@ -279,10 +285,11 @@ def b4_length_finish(ctx: CheckContext) -> str | None:
     Whether the limit is honoured at all is judged by G6.
     """
     problems: list[tuple[str, Evidence]] = []
-    judged = 0
+    judged = with_usage = 0
     for exchange, body in _bodies(ctx, "cut", "cut-completion-tokens", "plain"):
         choices, limit = choices_of(body), requested_limit(exchange)
         used = completion_tokens(_usage(body))
+        with_usage += used is not None
         if len(choices) != 1 or limit is None or used is None:
             continue  # n, usage and limits are judged elsewhere; nothing to compare here
         judged += 1
@@ -308,7 +315,12 @@ def b4_length_finish(ctx: CheckContext) -> str | None:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
     if not judged:
-        raise CheckSkipped("no single-choice response reported completion_tokens to compare")
+        # No usage at all: a capability the endpoint lacks; otherwise n or the limits made
+        # every answer unfit, which B2 and G6 judge.
+        raise CheckSkipped(
+            "no single-choice response reported completion_tokens to compare",
+            kind=SkipKind.ENDPOINT if with_usage else SkipKind.CAPABILITY,
+        )
     return None
 
 
@@ -393,7 +405,7 @@ def _arguments_problem(arguments: Any) -> str | None:
     if not isinstance(arguments, str):
         return f"is {short(arguments)}, not a string"
     try:
-        decoded = json.loads(arguments)
+        decoded = parse_json(arguments)
     except ValueError as exc:
         return f"is not valid JSON ({exc}): {short(arguments)}"
     if not isinstance(decoded, dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._inspect import choice_chunks, schema_errors, streamed_text
@@ -294,7 +295,7 @@ def tool_call_deltas(ctx: CheckContext) -> str | None:
         )
     for (choice, call), state in sorted(calls.items()):
         try:
-            json.loads(state["arguments"])
+            parse_json(state["arguments"])
         except ValueError:
             raise CheckFailed(
                 f"tool call {call} of choice {choice}: arguments fragments join to invalid "
@@ -417,7 +418,7 @@ def openai_replay(ctx: CheckContext) -> str | None:
         try:
             count = replay_with_openai(exchange)
         except ReplayUnavailable as exc:
-            raise CheckSkipped(str(exc)) from None
+            raise CheckSkipped(str(exc), kind=exc.kind) from None
         except Exception as exc:  # any client exception is the finding
             raise CheckFailed(
                 f"openai client raised {type(exc).__name__}: {str(exc)[:300]}",

@@ -10,10 +10,11 @@ import json
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatCase, ChatExchange
-from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._context import CheckContext, skip_kind_of
 from chatgauge.conformance._registry import check
-from chatgauge.conformance._results import CheckFailed, CheckSkipped, Severity, Tier
+from chatgauge.conformance._results import CheckFailed, CheckSkipped, Severity, SkipKind, Tier
 from chatgauge.conformance.strategies import INVALID_LABEL, InvalidRequest
 
 ERROR_PROBES = ("invalid-temperature", "unknown-model")
@@ -189,7 +190,7 @@ def retry_after(ctx: CheckContext) -> str | None:
     burst: list[ChatExchange] = []
     while not limited and len(burst) < BURST_REQUESTS:
         case = ChatCase(body=ctx.base_body(max_tokens=1), label="rate-limit burst")
-        exchange = ctx.send(case)
+        exchange = ctx.send(case, retry=False)  # the burst is there to meet a 429
         burst.append(exchange)
         if exchange.status == 429:
             limited.append(exchange)
@@ -198,6 +199,7 @@ def retry_after(ctx: CheckContext) -> str | None:
         raise CheckSkipped(
             f"no 429 occurred (burst of {len(burst)} requests)",
             *(ctx.evidence(exchange) for exchange in burst[-1:]),
+            kind=SkipKind.NOT_APPLICABLE,
         )
     found = [(ex, p) for ex in limited if (p := retry_after_problem(ex.headers.get("retry-after")))]
     if found:
@@ -211,7 +213,7 @@ def retry_after(ctx: CheckContext) -> str | None:
 def _error_event_index(exchange: ChatExchange) -> int | None:
     for index, event in enumerate(exchange.events):
         try:
-            payload = json.loads(event.data)
+            payload = parse_json(event.data)
         except ValueError:
             continue
         if isinstance(payload, dict) and "error" in payload:
@@ -234,7 +236,14 @@ def midstream_error_ends_stream(ctx: CheckContext) -> str | None:
     exchange = ctx.probe("fail-midstream")
     index = _error_event_index(exchange)
     if index is None:
-        raise CheckSkipped("no mid-stream error occurred", ctx.evidence(exchange))
+        # A stream answered without an error: the endpoint ignores the marker (the rule is
+        # not exercised); any other answer is judged by A1.
+        answered = exchange.status == 200 and exchange.error_kind is None
+        raise CheckSkipped(
+            "no mid-stream error occurred",
+            ctx.evidence(exchange),
+            kind=SkipKind.NOT_APPLICABLE if answered else skip_kind_of(exchange),
+        )
     error_at = exchange.events[index].arrived_ns
     open_s = (exchange.t_done_ns - error_at) / 1e9
     if exchange.error_kind == "timeout":

@@ -7,11 +7,11 @@ promises (JSON, limits, stop strings), never particular words of a model.
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeGuard
 
 from jsonschema import Draft202012Validator
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._inspect import (
@@ -27,6 +27,7 @@ from chatgauge.conformance._results import (
     CheckOutcome,
     CheckSkipped,
     Evidence,
+    SkipKind,
     Tier,
 )
 from chatgauge.conformance.checks._bodies import (
@@ -72,13 +73,20 @@ def _completed_content(ctx: CheckContext, probe: str) -> tuple[ChatExchange, str
     exchange, choice = _single_choice(ctx, probe)
     reason, content = choice.get("finish_reason"), content_of(choice)
     if reason != "stop":
+        # Cut at the run's small max_tokens: the run could not judge; any other reason is
+        # judged by B3.
         raise CheckSkipped(
             f"finish_reason is {short(reason)}; only a completed ('stop') answer must be JSON",
             ctx.evidence(exchange, finish_reason=reason),
+            kind=SkipKind.RUN if reason == "length" else SkipKind.ENDPOINT,
         )
     refusal = message_of(choice).get("refusal")
     if content is None and isinstance(refusal, str) and refusal:
-        raise CheckSkipped(f"the model refused: {short(refusal)}", ctx.evidence(exchange))
+        raise CheckSkipped(
+            f"the model refused: {short(refusal)}",
+            ctx.evidence(exchange),
+            kind=SkipKind.NOT_APPLICABLE,
+        )
     return exchange, content
 
 
@@ -90,7 +98,7 @@ def _json_object(ctx: CheckContext, exchange: ChatExchange, content: str | None)
     if content.strip().startswith(FENCE):
         raise CheckFailed(f"the JSON is wrapped in a markdown fence: {short(content)}", evidence)
     try:
-        decoded = json.loads(content)
+        decoded = parse_json(content)
     except ValueError as exc:
         raise CheckFailed(f"the content is not JSON ({exc}): {short(content)}", evidence) from None
     if not isinstance(decoded, dict):
@@ -197,7 +205,11 @@ def g3_logprob_tokens(ctx: CheckContext) -> str | None:
                 f"{short(choice.get('logprobs'))}",
                 evidence,
             )
-        raise CheckSkipped("empty content and no logprobs: nothing to compare", evidence)
+        raise CheckSkipped(
+            "empty content and no logprobs: nothing to compare",
+            evidence,
+            kind=SkipKind.NOT_APPLICABLE,
+        )
     if not _concatenates(entries, content):
         tokens = "".join(str(e.get("token", "")) if isinstance(e, dict) else "" for e in entries)
         raise CheckFailed(
@@ -258,7 +270,7 @@ def g3_top_logprobs_count(ctx: CheckContext) -> str | None:
     exchange, entries = _entries_or_skip(ctx)
     requested = exchange.case.body.get("top_logprobs")
     if not isinstance(requested, int):
-        raise CheckSkipped("the probe did not request top_logprobs")
+        raise CheckSkipped("the probe did not request top_logprobs", kind=SkipKind.NOT_APPLICABLE)
     problems: list[tuple[str, Evidence]] = []
     for position, entry in enumerate(entries):
         alternatives = entry.get("top_logprobs") if isinstance(entry, dict) else None
@@ -322,6 +334,8 @@ def _answered_any(ctx: CheckContext, *probes: str) -> list[ChatExchange]:
         try:
             found.append(ctx.answered(name))
         except CheckOutcome as outcome:
+            if isinstance(outcome, CheckSkipped) and outcome.kind is SkipKind.RUN:
+                raise  # the run could not get the answer: judging the others is partial
             first_outcome = first_outcome or outcome
     if not found and first_outcome is not None:
         raise first_outcome
@@ -383,7 +397,10 @@ def g5_stop_excluded(ctx: CheckContext) -> str | None:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
     if not exercised:
-        raise CheckSkipped("the unstopped answer does not contain the stop string: not exercised")
+        raise CheckSkipped(
+            "the unstopped answer does not contain the stop string: not exercised",
+            kind=SkipKind.NOT_APPLICABLE,
+        )
     return None
 
 
@@ -424,7 +441,9 @@ def g5_stop_finish(ctx: CheckContext) -> str | None:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
     if not judged:
-        raise CheckSkipped("no answer provably ended at the stop string")
+        raise CheckSkipped(
+            "no answer provably ended at the stop string", kind=SkipKind.NOT_APPLICABLE
+        )
     return None
 
 
@@ -476,7 +495,9 @@ def _judge_limits(ctx: CheckContext, exchanges: list[ChatExchange], field: str) 
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
     if not measured:
-        raise CheckSkipped("no answer reported usage.completion_tokens to compare")
+        raise CheckSkipped(
+            "no answer reported usage.completion_tokens to compare", kind=SkipKind.CAPABILITY
+        )
 
 
 @check(
