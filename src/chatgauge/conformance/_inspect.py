@@ -50,15 +50,18 @@ def body_excerpt(
     """An exchange's body as evidence text (:func:`visible_bytes` or :func:`excerpt`).
 
     A body longer than the client keeps whole shows the start it kept and its kept tail
-    around ``…``, and ends with its size and SHA-256 (``[N bytes, sha256 …]``).
+    around ``…``, and ends with its size and SHA-256 (``[N bytes, sha256 …]``). A key cut in
+    two where the kept parts end could not be matched, so with a key the kept head loses its
+    last and the kept tail its first ``len(key)`` bytes.
     """
     show = visible_bytes if visible else excerpt
     body = exchange.body
     if body.kept_whole:
         return show(exchange.raw, limit, secret)
     half = max(limit // 2, 1)
-    head = show(exchange.raw, half, secret)
-    tail = show(body.tail, half, secret)
+    trim = len(secret.reveal()) if secret else 0
+    head = show(exchange.raw[: max(len(exchange.raw) - trim, 0)], half, secret)
+    tail = show(body.tail[trim:], half, secret)
     head = head.split(ELLIPSIS, 1)[0]
     tail = tail.rsplit(ELLIPSIS, 1)[-1].removeprefix("\n")
     return f"{head}{ELLIPSIS}{tail}\n[{body.describe()}]"
