@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import chatgauge
 from chatgauge import ConformanceSettings
 from chatgauge._models import ChatCase, ChatExchange
 from chatgauge.conformance._interrupt import InterruptGuard
@@ -23,6 +24,8 @@ from chatgauge.conformance._session import ConformanceSession
 from chatgauge.results import read_document
 from chatgauge.results.conformance import ConformanceRun, RunStatus
 from chatgauge.server import ServerConfig, background_server
+
+pytest_plugins = ["pytester"]
 
 pytestmark = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(),
@@ -163,3 +166,48 @@ def test_an_interrupted_run_counts_the_requests_of_the_check_in_progress(
     assert interrupted.status is RunStatus.INTERRUPTED
     assert interrupted.requests_sent == len(sent) == 6
     assert interrupted.requests_sent > max(before_the_check, default=0)
+
+
+def test_a_pytest_session_interrupted_inside_a_gc_callback_stops(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, faithful_url: str
+) -> None:
+    source_root = str(Path(chatgauge.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", source_root)
+    pytester.makepyfile(
+        """
+        import gc
+        import signal
+
+
+        def test_judges_then_gets_ctrl_c_inside_gc(chatgauge_check):
+            chatgauge_check("C1")
+            fired = []
+
+            def callback(phase, info):
+                if phase == "start" and not fired:
+                    fired.append(True)
+                    signal.raise_signal(signal.SIGINT)
+
+            gc.callbacks.append(callback)
+            try:
+                gc.collect()
+            finally:
+                gc.callbacks.remove(callback)
+
+
+        def test_sends_again(chatgauge_send):
+            chatgauge_send({"model": "pro", "max_tokens": 1, "messages": []})
+
+
+        def test_never_runs():
+            pass
+        """
+    )
+
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--chatgauge-base-url={faithful_url}", "--chatgauge-model=pro"
+    )
+
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    assert result.parseoutcomes().get("passed") == 1
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])

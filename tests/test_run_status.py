@@ -232,3 +232,14 @@ def test_a_huge_first_answer_without_usage_does_not_use_up_the_budget(tmp_path: 
     coverage = data["coverage"]
     assert isinstance(coverage, dict)
     assert coverage["judged"] >= 10
+
+
+def test_a_document_from_before_coverage_gets_the_coverage_of_its_checks() -> None:
+    run = _run(_result("A1-x", Status.PASSED), _result("B1-y", Status.SKIPPED, SkipKind.RUN))
+    data = run.to_json()
+    del data["coverage"], data["stop_reason"], data["retries"]
+
+    read = ConformanceRun.from_json(data)
+
+    assert read.coverage == run.coverage
+    assert read.status is run.status  # kept as written

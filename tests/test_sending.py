@@ -72,11 +72,15 @@ def _exchange(
     )
 
 
+Answer = tuple[int | None, dict[str, str], str | None]
+"""A scripted answer: status, headers, error kind."""
+
+
 @dataclass
 class Scripted:
     """Answers each request with the next of ``answers`` (status, headers, error kind)."""
 
-    answers: list[tuple[int | None, dict[str, str], str | None]]
+    answers: list[Answer]
     clock: Clock
     sent_at: list[float] = field(default_factory=list)
     cases: list[ChatCase] = field(default_factory=list)
@@ -89,7 +93,7 @@ class Scripted:
 
 
 def _context(
-    answers: list[tuple[int | None, dict[str, str], str | None]],
+    answers: list[Answer],
     policy: SendPolicy,
     *,
     max_requests: int = 100,
@@ -107,7 +111,7 @@ def _context(
 
 
 CASE = ChatCase(body={"model": "m", "messages": [], "max_tokens": 1}, label="x")
-OK: tuple[int | None, dict[str, str], str | None] = (200, {}, None)
+OK: Answer = (200, {}, None)
 
 
 def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
@@ -154,7 +158,7 @@ def test_a_503_without_retry_after_backs_off_and_a_long_retry_after_is_capped() 
 
 
 def test_retries_end_after_max_retries_with_the_last_answer() -> None:
-    answers = [(429, {"retry-after": "1"}, None)] * 3
+    answers: list[Answer] = [(429, {"retry-after": "1"}, None)] * 3
     ctx, _, clock = _context(answers, SendPolicy(max_retries=2))
 
     assert ctx.send(CASE).status == 429
@@ -265,7 +269,7 @@ def test_a_rate_limited_endpoint_is_judged_whole_by_honouring_retry_after(
     retries = data["retries"]
     assert isinstance(retries, int)
     assert retries > 0  # the endpoint did answer 429, and the run waited and retried
-    checks = {c["id"]: c for c in data["checks"]}  # type: ignore[union-attr]
+    checks = {c["id"]: c for c in data["checks"]}
     assert checks["A1-random-valid-requests-accepted"]["status"] == "passed"
     assert "rate limited" not in checks["A1-random-valid-requests-accepted"]["message"]
     assert checks["F2-retry-after"]["status"] == "passed"  # it met the 429s, with Retry-After
@@ -319,7 +323,7 @@ def test_pacing_below_the_rate_limit_meets_no_429(tmp_path: Path, rate_limited_u
     assert done.returncode == 0, done.stdout + done.stderr
     data = document(tmp_path)
     assert data["retries"] == 0
-    checks = {c["id"]: c for c in data["checks"]}  # type: ignore[union-attr]
+    checks = {c["id"]: c for c in data["checks"]}
     # Paced below the limit, even the burst meets no 429: nothing to judge there.
     assert checks["F2-retry-after"]["status"] == "skipped"
     assert checks["F2-retry-after"]["skip_kind"] == "not_applicable"

@@ -81,6 +81,9 @@ class PluginSession:
         message = None
         if not self.settings.model:
             raise Misconfigured(self._fail("no model: pass --chatgauge-model NAME"))
+        # From the first use on (never in a session that does not use chatgauge), SIGINT is
+        # recorded for the checks' checkpoints; pytest_unconfigure puts the handler back.
+        self.guard.install()
         try:
             self.budget = self.settings.budget()
             self.dispatcher = Dispatcher(self.settings.send_policy(), sleep=self.guard.sleep)

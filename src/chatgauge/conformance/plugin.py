@@ -15,8 +15,9 @@ JUnit XML and crosses xdist; the controller writes ``conformance.json`` and
 ``conformance.html`` with ``--chatgauge-report-dir``. A misconfiguration (no model, a dead
 or wrong endpoint, an unknown model, an unknown check id) is one line, never a traceback
 (``_plugin_session.py``); everything printed has the key masked and control characters
-neutralised. SIGINT is recorded for the session (``_interrupt.py``), so Ctrl-C stops the
-checks even when the ``KeyboardInterrupt`` was swallowed somewhere.
+neutralised. From the first use of the endpoint on, SIGINT is recorded for the session
+(``_interrupt.py``), so Ctrl-C stops the checks even when the ``KeyboardInterrupt`` was
+swallowed somewhere; a session that never uses chatgauge keeps its handler untouched.
 """
 
 from __future__ import annotations
@@ -130,13 +131,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = state
     config.stash[_SESSION] = PluginSession(settings)
     config.pluginmanager.register(ResultCollector(config, state), "chatgauge-collector")
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Record SIGINT for the session (only over Python's default handler)."""
-    plugin_session = session.config.stash.get(_SESSION, None)
-    if plugin_session is not None:
-        plugin_session.guard.install()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

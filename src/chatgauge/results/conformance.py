@@ -330,6 +330,15 @@ class ConformanceRun(JsonRecord):
         default=SCHEMA_VERSION, metadata=_about("version of this document's shape")
     )
 
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> ConformanceRun:
+        """The run ``data`` encodes; a document written before runs had a coverage gets
+        the coverage its checks and plan give (its status is kept as written)."""
+        run: ConformanceRun = super().from_json(data, where)
+        if isinstance(data, dict) and "coverage" not in data:
+            run = replace(run, coverage=coverage_of(run.checks, run.planned))
+        return run
+
     @property
     def failed(self) -> bool:
         """Whether any check failed."""
