@@ -25,6 +25,8 @@ The modes (see :data:`MODES`):
 - ``huge-json``: ``huge_bytes`` of chat-completion JSON with its ``Content-Length``.
 - ``huge-json-chunked`` / ``huge-json-close``: the same chunked / delimited by closing.
 - ``huge-line``: an event stream whose first line is ``huge_bytes`` long.
+- ``long-no-usage``: a completion whose content is ``long_bytes`` of text, without usage
+  (JSON whatever the request asked).
 - ``huge-head``: a response head with a header of ``huge_head_bytes``.
 - ``deep-json``: a completion whose ``choices`` nest ``depth`` arrays deep.
 - ``deep-sse``: one event holding that JSON, then ``[DONE]``.
@@ -80,6 +82,7 @@ class Timings:
     trickle_s: float = 5.0
     huge_bytes: int = 500 * 1000 * 1000
     huge_head_bytes: int = 1 * MiB
+    long_bytes: int = 1 * MiB
     depth: int = 100_000
     connection_s: float = 120.0
     lifetime_s: float = 600.0
@@ -433,6 +436,22 @@ def _huge_line(conn: _Conn, request: Request) -> None:
     conn.send(b"\n\ndata: [DONE]\n\n")
 
 
+def _long_no_usage(conn: _Conn, request: Request) -> None:
+    size = conn.server.timings.long_bytes
+    prefix = (
+        b'{"id":"chatcmpl-long","object":"chat.completion","created":0,"model":"m",'
+        b'"choices":[{"index":0,"message":{"role":"assistant","content":"'
+    )
+    suffix = b'"},"finish_reason":"stop"}]}'
+    head = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(prefix) + size + len(suffix)),
+    }
+    conn.send(_head("200 OK", head) + prefix)
+    _filler(size, conn.send)
+    conn.send(suffix)
+
+
 def _huge_head(conn: _Conn, request: Request) -> None:
     conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: ")
     _filler(conn.server.timings.huge_head_bytes, conn.send)
@@ -540,6 +559,7 @@ MODES: Final[dict[str, Handler]] = {
     "huge-json-close": _huge_json_close,
     "huge-line": _huge_line,
     "huge-head": _huge_head,
+    "long-no-usage": _long_no_usage,
     "deep-json": _deep_json,
     "deep-sse": _deep_sse,
     "surrogate": _surrogate,

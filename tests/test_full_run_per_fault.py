@@ -19,6 +19,7 @@ from chatgauge.conformance._context import CheckContext, Settings
 from chatgauge.conformance._registry import all_checks
 from chatgauge.conformance._results import Status
 from chatgauge.conformance._runner import run_checks
+from chatgauge.results.conformance import RunStatus
 from chatgauge.server import FAULTS
 from tests.conformance_harness import API_KEY, Proof, endpoint
 
@@ -63,3 +64,6 @@ def test_a_full_run_flags_the_fault(fault: str) -> None:
     missed = PROVEN.get(fault, set()) - flagged
     assert not missed, {r.id: r.message for r in run.checks if r.id in missed}
     assert not run.internal_errors
+    # A fault never leaves the run incomplete: what it makes unjudgeable, another check fails.
+    failed = any(r.status is Status.FAILED for r in run.checks)
+    assert run.status is (RunStatus.FAILED if failed else RunStatus.PASSED), run.coverage

@@ -28,10 +28,13 @@ from chatgauge.results._schemas import derived_schema, schema_text, shipped_sche
 from chatgauge.results.conformance import (
     CheckResult,
     ConformanceRun,
+    Coverage,
     Evidence,
     RunSettings,
     RunStatus,
     Severity,
+    SkipKind,
+    SkipRecord,
     Status,
     Tier,
     ToolInfo,
@@ -68,6 +71,7 @@ check_results = st.builds(
     rule=text,
     spec_ref=text,
     evidence=st.lists(evidence, max_size=2).map(tuple),
+    skip_kind=st.none() | st.sampled_from(SkipKind),
 )
 run_settings = st.builds(
     RunSettings,
@@ -75,6 +79,18 @@ run_settings = st.builds(
     examples=st.integers(1, 1000),
     select=st.lists(text, max_size=2).map(tuple),
     ignore=st.lists(text, max_size=2).map(tuple),
+    rate=st.none() | st.floats(0.01, 1000),
+    run_timeout_s=st.none() | st.floats(0.01, 1e5),
+)
+skip_records = st.builds(
+    SkipRecord, id=text, kind=st.sampled_from(SkipKind), reason=text, accepted=st.booleans()
+)
+coverages = st.builds(
+    Coverage,
+    total=st.integers(0, 100),
+    judged=st.integers(0, 100),
+    skipped=st.lists(skip_records, max_size=3).map(tuple),
+    not_run=st.lists(text, max_size=3).map(tuple),
 )
 tools = st.builds(ToolInfo, name=text, version=text)
 runs = st.builds(
@@ -88,6 +104,8 @@ runs = st.builds(
     checks=st.lists(check_results, max_size=3).map(tuple),
     planned=st.lists(text, max_size=3).map(tuple),
     summary=st.dictionaries(st.sampled_from([s.value for s in Status]), st.integers(0, 99)),
+    coverage=coverages,
+    stop_reason=text,
     duration_s=st.floats(0, 1e6),
     requests_sent=st.integers(0, 10**6),
     tokens_used=st.integers(0, 10**9),
@@ -100,6 +118,8 @@ VALUES: dict[type[JsonRecord], st.SearchStrategy[Any]] = {
     CheckResult: check_results,
     RunSettings: run_settings,
     ToolInfo: tools,
+    SkipRecord: skip_records,
+    Coverage: coverages,
     ConformanceRun: runs,
 }
 

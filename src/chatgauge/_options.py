@@ -66,7 +66,8 @@ class Option:
     with dashes). ``env`` names the environment variable; ``env_from`` names the option
     whose value is that variable's name. ``config`` is the key in ``[tool.chatgauge]``
     (``None``: not configurable). ``secret`` values are masked when shown and never read
-    from a configuration file.
+    from a configuration file. ``format`` shows a value as a user writes it (``16MiB``
+    rather than ``16777216``) in help texts and ``--show-config``.
     """
 
     name: str
@@ -80,6 +81,7 @@ class Option:
     env_from: str | None = None
     config: str | None = None
     secret: bool = False
+    format: Callable[[Any], str] | None = None
 
     @property
     def stem(self) -> str:
@@ -209,6 +211,8 @@ def show_value(option: Option, value: Any) -> str:
         return "(not set)"
     if option.secret:
         return "*** (set)"
+    if option.format is not None:
+        return option.format(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):

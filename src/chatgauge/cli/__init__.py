@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from chatgauge._version import __version__
 from chatgauge.cli import _check, _demo, _load, _report, _serve
 from chatgauge.cli._errors import UsageError
+from chatgauge.cli._help import chosen_parser, unknown_arguments
+from chatgauge.results import terminal_text
 
 _SUBCOMMANDS = (_serve, _check, _load, _demo, _report)
 
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Conformance checks and exact streaming load tests for OpenAI-compatible "
             "POST /v1/chat/completions endpoints."
         ),
+        epilog="Each command's --help lists its exit codes; 2 is always a usage error and "
+        "130 an interrupted run.",
     )
     parser.add_argument("--version", action="version", version=f"chatgauge {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -38,7 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    args, extras = parser.parse_known_args(given)
+    if extras:
+        # Reported by the subcommand that got them, with its usage and a suggestion.
+        wrong = chosen_parser(parser, given)
+        wrong.error(unknown_arguments(wrong, extras))
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -46,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = handler(args)
     except UsageError as exc:
-        print(f"chatgauge: error: {exc}", file=sys.stderr)
+        # The message may quote the endpoint (a model name it serves): never raw escapes.
+        print(f"chatgauge: error: {terminal_text(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("chatgauge: interrupted", file=sys.stderr)

@@ -6,10 +6,14 @@ same table the pytest plugin renders; defaults come from ``[tool.chatgauge]`` in
 environment, ``pyproject.toml``, built-in default; ``--show-config`` prints each effective
 value and where it came from.
 
-Exit codes: 0 when the run passed (no check failed), 1 when a check failed, 2 on a usage
-error or an endpoint that cannot be reached at all (a preflight request gets no HTTP
-answer), 130 when interrupted. The JSON report is rewritten after every check, so an
-interrupted run keeps what it judged (with status ``interrupted``).
+Exit codes (:data:`~chatgauge.cli._help.CHECK_EXIT_CODES`): 0 when the run passed (every
+planned check judged or skipped as not applicable, none failed), 1 when a check failed, 2 on
+a usage error or an endpoint that cannot be used (the preflight request gets no HTTP
+answer, names an unknown model, or shows a base URL without its ``/v1``), 4 when the run is
+incomplete (no failure, but a check could not be judged: budget, rate limit, timeout, run
+deadline), 130 when interrupted. The JSON report is rewritten after every check, so an
+interrupted run keeps what it judged (with status ``interrupted``). Everything printed that
+may hold endpoint text has the key masked and control characters neutralised.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from chatgauge._options import (
 )
 from chatgauge._secret import Secret
 from chatgauge.cli._errors import UsageError
+from chatgauge.cli._help import CHECK_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.conformance._formatting import check_table
 from chatgauge.conformance._options import CONFORMANCE_OPTIONS
 from chatgauge.conformance._registry import all_checks
@@ -42,8 +47,13 @@ from chatgauge.conformance._session import (
     ReportWriteError,
 )
 from chatgauge.conformance._settings import ConformanceSettings
-from chatgauge.results import clip, safe_text, terminal_text
-from chatgauge.results._conformance_text import counts_text
+from chatgauge.results import safe_text, terminal_text
+from chatgauge.results._conformance_text import (
+    counts_text,
+    coverage_text,
+    status_meaning,
+    unjudged_lines,
+)
 from chatgauge.results.conformance import (
     HTML_NAME,
     JSON_NAME,
@@ -59,6 +69,13 @@ CHECK_OPTIONS: Final[OptionTable] = CONFORMANCE_OPTIONS.with_defaults(report_dir
 """The conformance options with the command line's own default report directory."""
 
 MESSAGE_CHARS: Final = 240
+EXIT_CODES: Final = {
+    RunStatus.PASSED: 0,
+    RunStatus.FAILED: 1,
+    RunStatus.INCOMPLETE: 4,
+    RunStatus.INTERRUPTED: 130,
+}
+"""The exit code of each run status."""
 
 
 def register(subparsers: Any) -> None:
@@ -69,10 +86,10 @@ def register(subparsers: Any) -> None:
         description=(
             "Run the conformance checks against POST {base_url}/chat/completions and write "
             "conformance.json, conformance.html and conformance.junit.xml. Defaults come from "
-            "[tool.chatgauge] in the nearest pyproject.toml (see --show-config). Exit code 0: "
-            "no check failed; 1: a check failed; 2: usage error or endpoint unreachable; "
-            "130: interrupted."
+            "[tool.chatgauge] in the nearest pyproject.toml (see --show-config)."
         ),
+        epilog=exit_codes(CHECK_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     add_arguments(parser, CHECK_OPTIONS)
     parser.add_argument(
@@ -156,7 +173,11 @@ def check_endpoint(settings: ConformanceSettings) -> int:
             except KeyboardInterrupt:
                 done = len(session.latest_run.checks)
                 where = f"; partial reports in {settings.report_dir}" if settings.report_dir else ""
-                print(f"interrupted after {done} checks{where}", flush=True)
+                print(
+                    f"interrupted after {done} checks, {session.latest_run.requests_sent} "
+                    f"requests{where}",
+                    flush=True,
+                )
                 raise
     except (ConfigurationError, ReportWriteError) as exc:
         raise UsageError(str(exc)) from None
@@ -164,11 +185,16 @@ def check_endpoint(settings: ConformanceSettings) -> int:
 
 
 def _warn(text: str) -> None:
-    print(f"warning: {text}", file=sys.stderr, flush=True)
+    print(f"warning: {terminal_text(text)}", file=sys.stderr, flush=True)
+
+
+def shown(text: str, secret: Secret | None, limit: int | None = None) -> str:
+    """Endpoint text fit for the terminal: key masked, then cut, control characters shown."""
+    return terminal_text(safe_text(" ".join(text.split()), secret, limit))
 
 
 class _Progress:
-    """Prints one line per check (failures and warnings with their message)."""
+    """Prints one line per check (failures, warnings and skips with their message)."""
 
     def __init__(self, session: ConformanceSession, secret: Secret | None) -> None:
         self.width = max(len(c.id) for c in session.checks)
@@ -176,35 +202,46 @@ class _Progress:
 
     def show(self, result: CheckResult) -> None:
         line = f"{result.status.value.upper():<11} {result.id:<{self.width}}  {result.title}"
-        if result.status in (Status.FAILED, Status.WARNING):
-            message = " ".join(safe_text(result.message, self.secret).split())
-            line += f"\n{'':<11} {terminal_text(clip(message, MESSAGE_CHARS))}"
+        line = terminal_text(line)
+        if result.status in (Status.FAILED, Status.WARNING, Status.SKIPPED):
+            why = f"{result.skip_kind.value}: " if result.skip_kind is not None else ""
+            message = shown(why + result.message, self.secret, MESSAGE_CHARS)
+            line += f"\n{'':<11} {message}"
         print(line, flush=True)
 
 
 def _finish(run: ConformanceRun, settings: ConformanceSettings) -> int:
-    """Print the summary and return the exit code."""
-    verdict = run.status.value.upper()
+    """Print the summary (status, coverage, cost, what was not judged) and return the exit
+    code of the run's status."""
+    secret = settings.secret
+    retried = f" ({run.retries} retries after 429/503)" if run.retries else ""
     print(
-        f"\n{verdict}: {counts_text(run)} | {run.requests_sent} requests, "
-        f"{run.tokens_used} tokens, {run.duration_s:.1f} s"
+        f"\n{run.status.value.upper()}: {counts_text(run)} | {run.requests_sent} requests"
+        f"{retried}, {run.tokens_used} tokens, {run.duration_s:.1f} s"
     )
+    print(f"  {shown(status_meaning(run), secret)}")
+    print(f"coverage: {coverage_text(run.coverage)}")
+    unjudged = unjudged_lines(run.coverage)
+    if unjudged:
+        print("not judged:")
+        for line in unjudged:
+            print(f"  {shown(line, secret)}")
     caps = run.settings
     if run.requests_sent >= caps.max_requests or run.tokens_used >= caps.max_total_tokens:
         print(
             "budget cap reached: later checks were skipped (see --max-requests, --max-tokens-total)"
         )
     for error in run.internal_errors:
-        shown = terminal_text(safe_text(error, settings.secret))
-        print(f"chatgauge internal error (please report): {shown}")
+        print(f"chatgauge internal error (please report): {shown(error, secret)}")
     if settings.report_dir is not None:
         names = (JSON_NAME, HTML_NAME, JUNIT_NAME)
         print("reports: " + ", ".join(str(settings.report_dir / n) for n in names))
-    return 1 if run.status is RunStatus.FAILED else 0
+    return EXIT_CODES[run.status]
 
 
 __all__ = [
     "CHECK_OPTIONS",
+    "EXIT_CODES",
     "check_endpoint",
     "register",
     "resolve_check_options",

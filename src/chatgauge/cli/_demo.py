@@ -18,6 +18,7 @@ from chatgauge._client import ChatClient, ClientConfig
 from chatgauge._models import ChatCase, TimedEvent
 from chatgauge.cli import _check, _load
 from chatgauge.cli._errors import UsageError
+from chatgauge.cli._help import DEMO_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.conformance._settings import ConformanceSettings
 from chatgauge.loadtests._settings import LoadSettings
 from chatgauge.server import ServerStartError, spawned_server
@@ -37,6 +38,8 @@ def register(subparsers: Any) -> None:
             "Start the embedded reference endpoint on loopback, stream one completion from "
             "it, run the conformance checks and write the reports."
         ),
+        epilog=exit_codes(DEMO_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--report-dir",

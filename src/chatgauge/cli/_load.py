@@ -24,6 +24,7 @@ from typing import Any, Final
 from chatgauge._argtypes import positive_int
 from chatgauge._secret import Secret, redact
 from chatgauge.cli._errors import UsageError
+from chatgauge.cli._help import LOAD_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.loadtests._launch import (
     EndpointUnavailable,
     GeneratorFailed,
@@ -82,6 +83,8 @@ def register(subparsers: Any) -> None:
             "(rewritten every second) and load.html. Exit code 0: completed; 3: SLOs missed; "
             "2: usage error or endpoint unreachable; 130: interrupted."
         ),
+        epilog=exit_codes(LOAD_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     endpoint = parser.add_argument_group("endpoint")
     endpoint.add_argument(

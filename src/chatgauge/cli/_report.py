@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import jinja2
 
 from chatgauge.cli._errors import UsageError
+from chatgauge.cli._help import REPORT_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.reports._compare import (
     DEFAULT_THRESHOLD,
     Comparison,
@@ -53,6 +54,8 @@ def register(subparsers: Any) -> None:
         "report",
         help="re-render, compare or tabulate saved results",
         description="Turn saved result files (conformance.json, load.json) into HTML pages.",
+        epilog=exit_codes(REPORT_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     parser.set_defaults(handler=lambda _args: _help(parser))
     actions = parser.add_subparsers(title="actions", metavar="ACTION")
@@ -61,6 +64,8 @@ def register(subparsers: Any) -> None:
         "html",
         help="render one saved result as its HTML page",
         description="Render a saved conformance.json or load.json as its HTML page.",
+        epilog=exit_codes(REPORT_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     html.add_argument("result", type=Path, metavar="RESULT.json")
     html.add_argument(
@@ -80,6 +85,8 @@ def register(subparsers: Any) -> None:
             "regresses when a check newly fails. Exit code: 0, or 1 with "
             "--fail-on-regression when something regressed; 2 on bad input."
         ),
+        epilog=exit_codes(REPORT_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     compare.add_argument("results", type=Path, nargs="+", metavar="RESULT.json")
     compare.add_argument(
@@ -108,6 +115,8 @@ def register(subparsers: Any) -> None:
         "matrix",
         help="several endpoints' conformance runs as one endpoints x checks table",
         description="Tabulate conformance runs of several endpoints: checks x endpoints.",
+        epilog=exit_codes(REPORT_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     matrix.add_argument("results", type=Path, nargs="+", metavar="RUN.json")
     matrix.add_argument(
@@ -128,6 +137,8 @@ def register(subparsers: Any) -> None:
             f"kind follow ({', '.join(kinds)}); without a kind, list the kinds and their "
             "schema versions."
         ),
+        epilog=exit_codes(REPORT_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     schema.add_argument("kind", nargs="?", choices=kinds, metavar="KIND")
     schema.set_defaults(handler=run_schema)

@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from chatgauge._secret import Secret
 from chatgauge.cli._errors import UsageError
+from chatgauge.cli._help import SERVE_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.server import FAULTS, FRAMINGS, ServerConfig, ServerStartError, run_server
 from chatgauge.server._runner import is_loopback
 
@@ -27,6 +28,8 @@ def register(subparsers: Any) -> None:
             "GET /v1/models) with deterministic output, a latency model, a timing log, "
             "fault injection and unusual-but-valid SSE framings."
         ),
+        epilog=exit_codes(SERVE_EXIT_CODES),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatgauge._models import ChatCase, ChatExchange
+from chatgauge._secret import Secret
+from chatgauge.conformance._boundary import safe_exchange
 from chatgauge.conformance._budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted
 from chatgauge.conformance._inspect import (
+    body_excerpt,
     excerpt,
     is_clean_refusal,
     total_tokens,
-    visible_bytes,
 )
 from chatgauge.conformance._results import (
     CheckOutcome,
@@ -25,6 +27,8 @@ from chatgauge.conformance._results import (
     Evidence,
     SkipKind,
 )
+from chatgauge.conformance._sending import Dispatcher
+from chatgauge.results import safe_text
 
 Sender = Callable[[ChatCase], ChatExchange]
 
@@ -52,12 +56,21 @@ class Settings:
 
 @dataclass
 class CheckContext:
-    """Sends probes within the budget and hands checks their exchanges."""
+    """Sends probes within the budget and hands checks their exchanges.
+
+    ``dispatcher`` holds the run's sending rules (pacing, retries of 429/503, deadlines,
+    see ``_sending.py``); ``secret`` is the API key, masked in every exchange as it arrives
+    (``_boundary.py``) and in evidence; ``checkpoint`` is called before every request (the
+    run's interrupt guard: it raises ``KeyboardInterrupt`` once Ctrl-C was pressed).
+    """
 
     send_case: Sender
     settings: Settings
     budget: Budget = field(default_factory=Budget)
     exchanges: list[ChatExchange] = field(default_factory=list)
+    dispatcher: Dispatcher = field(default_factory=Dispatcher)
+    secret: Secret | None = None
+    checkpoint: Callable[[], None] | None = None
     _cache: dict[str, ChatExchange] = field(default_factory=dict)
 
     @property
@@ -65,16 +78,37 @@ class CheckContext:
         """The model name requests are sent to."""
         return self.settings.model
 
-    def send(self, case: ChatCase) -> ChatExchange:
-        """Send one case (counted against the budget) and keep its exchange."""
-        try:
-            self.budget.reserve_request()
-        except BudgetExhausted as exc:
-            raise CheckSkipped(f"budget exhausted: {exc}", kind=SkipKind.RUN) from None
-        exchange = self.send_case(case)
-        self.budget.add_tokens(total_tokens(exchange))
-        self.exchanges.append(exchange)
-        return exchange
+    @property
+    def stop_reason(self) -> str:
+        """Why the run stopped sending ('' while it goes on)."""
+        return self.dispatcher.stop_reason
+
+    def send(self, case: ChatCase, *, retry: bool = True) -> ChatExchange:
+        """Send one case and keep its exchange (every attempt's, when it is retried).
+
+        Each attempt is counted against the budget; an answer 429 or 503 is retried by the
+        dispatcher's rules unless ``retry`` is false. Raises :class:`CheckSkipped` (kind
+        ``run``) when the budget is exhausted or the run has stopped.
+        """
+        attempt = 0
+        while True:
+            if self.checkpoint is not None:
+                self.checkpoint()
+            self.dispatcher.check_running()
+            try:
+                self.budget.reserve_request()
+            except BudgetExhausted as exc:
+                raise CheckSkipped(f"budget exhausted: {exc}", kind=SkipKind.RUN) from None
+            sent = self.dispatcher.prepare(case)
+            exchange = safe_exchange(self.send_case(sent), self.secret)
+            self.budget.add_tokens(total_tokens(exchange))
+            self.exchanges.append(exchange)
+            self.dispatcher.record(exchange)
+            delay = self.dispatcher.retry_delay(exchange, attempt) if retry else None
+            if delay is None:
+                return exchange
+            self.dispatcher.wait_to_retry(delay)
+            attempt += 1
 
     def probe(self, name: str) -> ChatExchange:
         """The exchange of the named probe, sent on first use and cached."""
@@ -109,9 +143,12 @@ class CheckContext:
                 self.evidence(exchange),
                 kind=SkipKind.ENDPOINT,
             )
+        kind = skip_kind_of(exchange)
+        judged_by = "" if kind is SkipKind.RUN else "; acceptance is judged by A1"
         raise CheckSkipped(
-            f"probe {name!r} was not answered with 200 ({what}); acceptance is judged by A1",
+            f"probe {name!r} was not answered with 200 ({what}){judged_by}",
             self.evidence(exchange),
+            kind=kind,
         )
 
     def answered_probes(self, *names: str, optional: Collection[str] = ()) -> list[ChatExchange]:
@@ -121,6 +158,8 @@ class CheckContext:
         is group A's matter; ``optional`` names probes of optional features, which may be
         refused cleanly). Only when none was answered does the check end, with the outcome
         of the first probe (skipped, or unsupported for an optional feature refused cleanly).
+        A probe the run itself could not get answered (rate limit, timeout) ends the check as
+        a run-caused skip: a verdict on the others alone would hide what was not judged.
         """
         found: list[ChatExchange] = []
         first: CheckOutcome | None = None
@@ -128,6 +167,8 @@ class CheckContext:
             try:
                 found.append(self.answered(name, optional=name in optional))
             except CheckOutcome as outcome:
+                if isinstance(outcome, CheckSkipped) and outcome.kind is SkipKind.RUN:
+                    raise  # the run could not get this answer: judging the rest is partial
                 first = first or outcome
         if not found and first is not None:
             raise first
@@ -155,24 +196,51 @@ class CheckContext:
         body.update(extra)
         return body
 
-    @staticmethod
-    def evidence(exchange: ChatExchange, **detail: Any) -> Evidence:
-        """Evidence from an exchange: the request, the status and an excerpt of the answer."""
-        case = exchange.case
-        request: Any = dict(case.body) if case.raw_body is None else excerpt(case.raw_body)
-        if case.stream or exchange.is_event_stream:
-            raw_sse = visible_bytes(exchange.raw)
-            response = ""
-        else:
-            raw_sse = ""
-            response = excerpt(exchange.raw)
-        if exchange.error:
-            detail = {"transport_error": exchange.error, **detail}
-        return Evidence(
-            label=case.label,
-            request=request,
-            status=exchange.status,
-            response_excerpt=response,
-            raw_sse=raw_sse,
-            detail=detail,
-        )
+    def evidence(self, exchange: ChatExchange, **detail: Any) -> Evidence:
+        """Evidence from an exchange: the request, the status and an excerpt of the answer.
+
+        The excerpt is bounded: the start and the end of the body (or raw stream), and for
+        a body the client did not keep whole, its size and SHA-256 as well. The key is
+        masked before anything is cut.
+        """
+        return exchange_evidence(exchange, self.secret, **detail)
+
+
+def skip_kind_of(exchange: ChatExchange) -> SkipKind:
+    """Why a probe's answer left a check unjudged: ``run`` when the run could not get an
+    answer (rate limited, a timeout, a dropped connection, a bound of the run crossed),
+    ``endpoint`` when the endpoint answered and another check judges that answer."""
+    if exchange.status == 429 or exchange.error_kind in ("timeout", "connection", "limit"):
+        return SkipKind.RUN
+    return SkipKind.ENDPOINT
+
+
+def exchange_evidence(exchange: ChatExchange, secret: Secret | None, **detail: Any) -> Evidence:
+    """The evidence of :meth:`CheckContext.evidence`."""
+    case = exchange.case
+    request: Any = dict(case.body) if case.raw_body is None else excerpt(case.raw_body)
+    if case.stream or exchange.is_event_stream:
+        raw_sse = body_excerpt(exchange, visible=True, secret=secret)
+        response = ""
+    else:
+        raw_sse = ""
+        response = body_excerpt(exchange, visible=False, secret=secret)
+    if not exchange.body.kept_whole:
+        detail = {"body": exchange.body.describe(), **detail}
+    if exchange.events_omitted:
+        detail = {
+            "events": f"{exchange.event_count} events, {exchange.events_omitted} between "
+            f"the first {exchange.events_omitted_at} and the last "
+            f"{len(exchange.events) - exchange.events_omitted_at} counted, not kept",
+            **detail,
+        }
+    if exchange.error:
+        detail = {"transport_error": safe_text(exchange.error, secret), **detail}
+    return Evidence(
+        label=case.label,
+        request=request,
+        status=exchange.status,
+        response_excerpt=response,
+        raw_sse=raw_sse,
+        detail=detail,
+    )

@@ -12,11 +12,35 @@ from __future__ import annotations
 
 from typing import Final
 
-from chatgauge._argtypes import positive_int
-from chatgauge._options import Option, OptionTable
+from chatgauge._argtypes import (
+    byte_size,
+    non_negative_int,
+    positive_int,
+    positive_rate,
+    positive_seconds,
+)
+from chatgauge._limits import Limits, format_size
+from chatgauge._options import Option, OptionTable, show_value
 from chatgauge._secret import Secret
 from chatgauge.conformance._budget import DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_TOKENS
 from chatgauge.conformance._context import DEFAULT_EXAMPLES
+from chatgauge.conformance._sending import (
+    CONSECUTIVE_TIMEOUTS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    DEFAULT_RUN_TIMEOUT_S,
+)
+
+_LIMITS = Limits()
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def _size(value: int) -> str:
+    return format_size(value).replace(" ", "")
 
 
 def env_name(text: str) -> str:
@@ -119,6 +143,105 @@ CONFORMANCE_OPTIONS: Final = OptionTable(
             config="check.derandomize",
         ),
         Option(
+            "rate",
+            "send at most R requests per second (pacing; default: as fast as answered)",
+            parse=positive_rate,
+            metavar="R",
+            config="check.rate",
+            format=_seconds,
+        ),
+        Option(
+            "max_retries",
+            "retries of a request answered 429 or 503, after Retry-After (capped) or an "
+            "exponential backoff with jitter; each retry counts toward --max-requests",
+            default=DEFAULT_MAX_RETRIES,
+            parse=non_negative_int,
+            metavar="N",
+            config="check.max-retries",
+        ),
+        Option(
+            "max_retry_wait",
+            "longest wait in seconds before one retry (a longer Retry-After is capped)",
+            default=DEFAULT_MAX_RETRY_WAIT_S,
+            parse=positive_seconds,
+            metavar="S",
+            config="check.max-retry-wait",
+            format=_seconds,
+        ),
+        Option(
+            "timeout",
+            "longest silence in seconds between two reads of an answer (read timeout)",
+            default=DEFAULT_READ_TIMEOUT_S,
+            parse=positive_seconds,
+            metavar="S",
+            config="check.timeout",
+            format=_seconds,
+        ),
+        Option(
+            "total_timeout",
+            "total deadline in seconds of one request, from connecting to the last byte; "
+            f"{CONSECUTIVE_TIMEOUTS} timeouts in a row end the run as incomplete "
+            "(endpoint unresponsive)",
+            default=_LIMITS.total_timeout_s,
+            parse=positive_seconds,
+            metavar="S",
+            config="check.total-timeout",
+            format=_seconds,
+        ),
+        Option(
+            "run_timeout",
+            "deadline in seconds of the whole run; checks not judged by then are skipped "
+            "and the run is incomplete",
+            default=DEFAULT_RUN_TIMEOUT_S,
+            parse=positive_seconds,
+            metavar="S",
+            config="check.run-timeout",
+            format=_seconds,
+        ),
+        Option(
+            "max_body_bytes",
+            "largest answer body accepted (e.g. 16MiB); a larger one ends its request",
+            default=_LIMITS.max_body_bytes,
+            parse=byte_size,
+            metavar="SIZE",
+            config="check.max-body-bytes",
+            format=_size,
+        ),
+        Option(
+            "max_events",
+            "most SSE events accepted in one stream",
+            default=_LIMITS.max_events,
+            parse=positive_int,
+            metavar="N",
+            config="check.max-events",
+        ),
+        Option(
+            "max_line_bytes",
+            "longest event-stream line accepted",
+            default=_LIMITS.max_line_bytes,
+            parse=byte_size,
+            metavar="SIZE",
+            config="check.max-line-bytes",
+            format=_size,
+        ),
+        Option(
+            "max_interim_responses",
+            "most interim (1xx) responses accepted before the final one",
+            default=_LIMITS.max_interim_responses,
+            parse=non_negative_int,
+            metavar="N",
+            config="check.max-interim-responses",
+        ),
+        Option(
+            "max_header_bytes",
+            "largest response head (status line and headers) accepted",
+            default=_LIMITS.max_header_bytes,
+            parse=byte_size,
+            metavar="SIZE",
+            config="check.max-header-bytes",
+            format=_size,
+        ),
+        Option(
             "report_dir",
             "where to write conformance.json, .html and .junit.xml",
             kind="path",
@@ -174,7 +297,7 @@ def _default_doc(option: Option) -> str:
         return "on" if option.default else "off"
     if option.default in (None, ()):
         return ""
-    return f"`{option.default}`"
+    return f"`{show_value(option, option.default)}`"
 
 
 __all__ = ["CONFORMANCE_OPTIONS", "env_name", "ini_name", "options_markdown", "plugin_flag"]

@@ -27,8 +27,13 @@ from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._registry import all_checks
 from chatgauge.conformance._runner import new_run
 from chatgauge.conformance._settings import ConformanceSettings
-from chatgauge.results import safe_tree
-from chatgauge.results._conformance_text import counts_text
+from chatgauge.results import safe_text, safe_tree, terminal_text
+from chatgauge.results._conformance_text import (
+    counts_text,
+    coverage_text,
+    status_text,
+    unjudged_lines,
+)
 from chatgauge.results.conformance import CheckResult, ConformanceRun, RunStatus
 
 RESULT_PROPERTY: Final = "chatgauge"
@@ -73,8 +78,11 @@ class SessionState:
     planned: dict[str, None] = field(default_factory=dict)
     requests_sent: int = 0
     tokens_used: int = 0
+    retries: int = 0
     written: list[Path] = field(default_factory=list)
     write_error: str | None = None
+    notices: list[str] = field(default_factory=list)
+    made_to_fail: bool = False
 
     def plan(self, check_ids: Sequence[str]) -> None:
         """Add checks the session means to judge (kept in first-seen order, once each)."""
@@ -100,6 +108,7 @@ class SessionState:
             tuple(ordered),
             status=RunStatus.INTERRUPTED if interrupted else None,
             requests_sent=self.requests_sent,
+            retries=self.retries,
             tokens_used=self.tokens_used,
             duration_s=round(time.perf_counter() - self.t0, 3),
         )
@@ -142,29 +151,43 @@ class ResultCollector:
                 cost = json.loads(str(value))
                 self.state.requests_sent += int(cost["requests"])
                 self.state.tokens_used += int(cost["tokens"])
+                self.state.retries += int(cost.get("retries", 0))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        """Write the reports (controller only, when asked and when there are results)."""
+        """On the controller: write the reports (when asked and when there are results),
+        and keep a shipped-suite session whose run is incomplete from exiting 0 (pytest
+        counts run-caused skips as fine; ``chatgauge check`` exits 4 for the same run;
+        pytest returns ``session.exitstatus`` after this hook)."""
+        if not self.state.results or self._is_worker:
+            return
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        run = self.state.document(interrupted=interrupted)
+        if (
+            self.state.planned
+            and exitstatus == pytest.ExitCode.OK
+            and run.status is RunStatus.INCOMPLETE
+        ):
+            self.state.made_to_fail = True
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         directory = self.state.settings.report_dir
-        if directory is None or not self.state.results or self._is_worker:
+        if directory is None:
             return
         from chatgauge.conformance._output import write_reports
 
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         try:
             self.state.written = write_reports(
-                directory,
-                self.state.document(interrupted=interrupted),
-                self.state.settings.secret,
-                junit=False,
+                directory, run, self.state.settings.secret, junit=False
             )
         except OSError as exc:
             self.state.write_error = f"could not write reports to {directory}: {exc}"
 
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        """Print the budget used and the files written, when chatgauge did anything."""
+    def pytest_terminal_summary(
+        self, terminalreporter: pytest.TerminalReporter, exitstatus: int
+    ) -> None:
+        """Print the budget used, the run's status and coverage (with what was not judged),
+        notices and the files written, when chatgauge did anything."""
         state = self.state
-        if not (state.results or state.requests_sent or state.write_error):
+        if not (state.results or state.requests_sent or state.write_error or state.notices):
             return
         terminalreporter.write_sep("-", "chatgauge")
         terminalreporter.write_line(
@@ -172,9 +195,29 @@ class ResultCollector:
             f"(caps per process: {state.settings.max_requests} requests, "
             f"{state.settings.max_total_tokens} tokens)"
         )
+        for notice in state.notices:
+            terminalreporter.write_line(f"warning: {notice}", yellow=True)
         if state.results:
-            run = state.document(interrupted=False)
+            interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+            run = state.document(interrupted=interrupted)
+            secret = state.settings.secret
             terminalreporter.write_line(f"checks: {counts_text(run)}")
+            status = run.status
+            terminalreporter.write_line(
+                terminal_text(safe_text(status_text(run), secret)),
+                green=status is RunStatus.PASSED,
+                red=status is RunStatus.FAILED,
+                yellow=status in (RunStatus.INCOMPLETE, RunStatus.INTERRUPTED),
+            )
+            terminalreporter.write_line(f"coverage: {coverage_text(run.coverage)}")
+            for line in unjudged_lines(run.coverage):
+                terminalreporter.write_line(f"  {terminal_text(safe_text(line, secret))}")
+            if state.made_to_fail:
+                terminalreporter.write_line(
+                    "exit status 1: the conformance run is incomplete (chatgauge check "
+                    "would exit 4)",
+                    yellow=True,
+                )
         for path in state.written:
             terminalreporter.write_line(f"wrote {path}")
         if state.write_error:

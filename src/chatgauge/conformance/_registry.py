@@ -91,7 +91,8 @@ def select_checks(
     select: Iterable[str] = (),
     ignore: Iterable[str] = (),
 ) -> list[Check]:
-    """Filter by id patterns: ``B2`` matches every ``B2-*`` check, ``B`` the whole group.
+    """Filter by id patterns: ``B2`` matches every ``B2-*`` check, ``B`` the whole group, in
+    any letter case (``d3`` is ``D3``).
 
     An empty ``select`` keeps everything. Unknown patterns raise ``ValueError`` so a typo
     never silently runs nothing.
@@ -107,7 +108,9 @@ def select_checks(
 
 
 def _matches(check: Check, pattern: str) -> bool:
-    pattern = pattern.strip()
+    # Ids, rule numbers and groups match whatever their letter case: "d3" is D3.
+    pattern = pattern.strip().lower()
     if len(pattern) == 1:
-        return check.group == pattern.upper()
-    return check.id == pattern or check.id.startswith(pattern + "-")
+        return check.group.lower() == pattern
+    check_id = check.id.lower()
+    return check_id == pattern or check_id.startswith(pattern + "-")

@@ -10,17 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 from chatgauge._models import ChatExchange
+from chatgauge.conformance._results import SkipKind
 
 
 class ReplayUnavailable(Exception):
-    """The official client is not installed, so the replay cannot run."""
+    """The replay cannot run: the official client is not installed, or the stream was too
+    long for the client to keep whole (``kind`` says which kind of skip that is)."""
+
+    def __init__(self, message: str, kind: SkipKind = SkipKind.RUN) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def replay_with_openai(exchange: ChatExchange) -> int:
     """Feed ``exchange``'s recorded response to ``openai``; return how many chunks it read.
 
-    Any exception the client raises propagates: that is the finding.
+    Any exception the client raises propagates: that is the finding. A body the client did
+    not keep whole cannot be replayed byte for byte: :class:`ReplayUnavailable`.
     """
+    if not exchange.body.kept_whole:
+        raise ReplayUnavailable(
+            f"the stream ({exchange.body.describe()}) was too long to keep whole, so it "
+            "cannot be replayed",
+            kind=SkipKind.ENDPOINT,
+        )
     try:
         import openai
     except ImportError:

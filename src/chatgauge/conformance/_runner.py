@@ -3,7 +3,12 @@
 The runner owns the verdict rules that hold for every check: a tier-I check never fails
 (its deviation is a warning), and a bug inside a check is reported as an internal error
 (a skip with the reason), never as a verdict against the endpoint. A run lists the checks
-it plans to judge; until each has a result its status is ``interrupted``.
+it plans to judge (the selected checks: the run's contract); until each has a result its
+status is ``interrupted``. Once the run has stopped sending (its deadline passed, or the
+endpoint stopped answering), the checks not yet run are recorded as skipped for that
+reason without being run, so the run ends ``incomplete`` at once. Between two checks the
+context's checkpoint runs (the interrupt guard: Ctrl-C stops the run there even when the
+``KeyboardInterrupt`` was lost).
 """
 
 from __future__ import annotations
@@ -62,8 +67,15 @@ def new_run(
     ).with_results(())
 
 
+def stopped_result(check: Check, reason: str) -> CheckResult:
+    """The result of a check the run did not run because it had stopped (``reason``)."""
+    return _result(check, Status.SKIPPED, f"not run: {reason}", (), SkipKind.RUN)
+
+
 def run_check(ctx: CheckContext, check: Check) -> CheckResult:
     """Run one check and turn its outcome into a result."""
+    if ctx.stop_reason:
+        return stopped_result(check, ctx.stop_reason)
     evidence: tuple[Any, ...] = ()
     skip_kind: SkipKind | None = None
     try:
@@ -83,6 +95,16 @@ def run_check(ctx: CheckContext, check: Check) -> CheckResult:
         )
     if check.tier is Tier.INTEROP and status is Status.FAILED:
         status = Status.WARNING
+    return _result(check, status, message, evidence, skip_kind)
+
+
+def _result(
+    check: Check,
+    status: Status,
+    message: str,
+    evidence: tuple[Any, ...],
+    skip_kind: SkipKind | None,
+) -> CheckResult:
     return CheckResult(
         id=check.id,
         title=check.title,
@@ -128,17 +150,21 @@ def run_checks(
     results: list[CheckResult] = []
     t0 = time.perf_counter()
     for check in checks:
+        if ctx.checkpoint is not None:
+            ctx.checkpoint()
         result = run_check(ctx, check)
         results.append(result)
         run = run.with_results(
             tuple(results),
             requests_sent=ctx.budget.requests_sent,
+            retries=ctx.dispatcher.retries,
             tokens_used=ctx.budget.tokens_used,
             duration_s=round(time.perf_counter() - t0, 3),
+            stop_reason=ctx.stop_reason,
         )
         if on_result is not None:
             on_result(run, result)
     return run
 
 
-__all__ = ["OnResult", "new_run", "now_text", "run_check", "run_checks"]
+__all__ = ["OnResult", "new_run", "now_text", "run_check", "run_checks", "stopped_result"]

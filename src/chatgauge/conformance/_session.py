@@ -2,10 +2,13 @@
 
 ``chatgauge check``, ``chatgauge demo`` and a user's own program all run the catalogue
 through :class:`ConformanceSession`: check the settings, send a one-token preflight
-request, run the selected checks, and (with a report directory) rewrite
-``conformance.json`` after every check and write the HTML and JUnit pages at the end. A
-run interrupted with Ctrl-C writes what it judged, with status ``interrupted``, then lets
-the ``KeyboardInterrupt`` go on.
+request (``_preflight.py``: a misconfiguration stops the run there), run the selected
+checks, and (with a report directory) rewrite ``conformance.json`` after every check and
+write the HTML and JUnit pages at the end. A run interrupted with Ctrl-C writes what it
+judged, with status ``interrupted`` (its request count includes the check in progress),
+then lets the ``KeyboardInterrupt`` go on. In the main thread the session records SIGINT
+(``_interrupt.py``), so an interrupt that Python swallowed still stops the run at the
+next check or request.
 """
 
 from __future__ import annotations
@@ -16,20 +19,18 @@ from pathlib import Path
 from types import TracebackType
 
 from chatgauge._client import ChatClient, ClientConfig
-from chatgauge._models import ChatCase
 from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._interrupt import InterruptGuard
 from chatgauge.conformance._output import write_json, write_reports
+from chatgauge.conformance._preflight import EndpointUnreachable, run_preflight
 from chatgauge.conformance._registry import Check
 from chatgauge.conformance._runner import new_run, run_checks
+from chatgauge.conformance._sending import Dispatcher
 from chatgauge.conformance._settings import ConfigurationError, ConformanceSettings, Runner
 from chatgauge.results.conformance import CheckResult, ConformanceRun, RunStatus
 
 Notice = Callable[[str], None]
 """Receives a warning about the run as one line (e.g. the preflight got no 200)."""
-
-
-class EndpointUnreachable(ConfigurationError):
-    """The preflight request got no HTTP answer at all (wrong URL, server down)."""
 
 
 class ReportWriteError(OSError):
@@ -45,7 +46,8 @@ class ConformanceSession:
 
     Creating it checks the settings (:class:`ConfigurationError`). :meth:`preflight` is
     optional (:meth:`run` sends it when it was not sent); :attr:`latest` is the run so
-    far, for a caller that is interrupted.
+    far, for a caller that is interrupted. Entering it installs the interrupt guard (main
+    thread, default SIGINT handler only); leaving it restores the handler.
     """
 
     def __init__(self, settings: ConformanceSettings, *, runner: Runner = "api") -> None:
@@ -54,17 +56,23 @@ class ConformanceSession:
         self.client_config: ClientConfig = settings.client_config()
         self.checks: list[Check] = settings.selected_checks()
         self._check_settings = settings.check_settings()
+        self._policy = settings.send_policy()
         self._client: ChatClient | None = None
         self._context: CheckContext | None = None
         self._preflight_done = False
+        self.guard = InterruptGuard()
         self.latest: ConformanceRun | None = None
 
     def __enter__(self) -> ConformanceSession:
         self._client = ChatClient(self.client_config).__enter__()
+        self.guard.install()
         self._context = CheckContext(
             send_case=self._client.send,
             settings=self._check_settings,
             budget=self.settings.budget(),
+            dispatcher=Dispatcher(self._policy, sleep=self.guard.sleep),
+            secret=self.settings.secret,
+            checkpoint=self.guard.check,
         )
         return self
 
@@ -74,6 +82,7 @@ class ConformanceSession:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.guard.uninstall()
         if self._client is not None:
             self._client.__exit__(exc_type, exc, traceback)
             self._client = None
@@ -91,24 +100,23 @@ class ConformanceSession:
         return self.client_config.base_url
 
     def preflight(self, on_notice: Notice | None = None) -> None:
-        """Send one tiny request: :class:`EndpointUnreachable` when no HTTP answer comes.
+        """Send one tiny request and stop on a misconfiguration (``_preflight.py``):
+        :class:`EndpointUnreachable` when no HTTP answer comes, :class:`ConfigurationError`
+        for an unknown model or a base URL without its API prefix.
 
-        A status other than 200 still lets the run go on (the A-group checks judge
+        Other answers than 200 still let the run go on (the A-group checks judge
         refusals), but most checks will be skipped, so ``on_notice`` is told why.
         """
         self._preflight_done = True
-        ctx = self.context
-        exchange = ctx.send(ChatCase(body=ctx.base_body(max_tokens=1), label="preflight"))
-        if exchange.status is None:
-            raise EndpointUnreachable(
-                f"cannot reach {self.endpoint}/chat/completions ({exchange.error_kind}: "
-                f"{exchange.error}); check the URL and that the server is running"
-            )
-        if exchange.status != 200:
-            (on_notice or _stderr_notice)(
-                f"a minimal request got HTTP {exchange.status}; checks that need an answer "
-                "will be skipped (check --model and the API key)"
-            )
+        assert self._client is not None, "use ConformanceSession as a context manager"
+        prefix = "--chatgauge-" if self.runner == "pytest" else "--"
+        run_preflight(
+            self.context,
+            self._client.get,
+            self.endpoint,
+            on_notice=on_notice or _stderr_notice,
+            flag_prefix=prefix,
+        )
 
     def run(
         self,
@@ -145,17 +153,32 @@ class ConformanceSession:
                 settings=recorded,
                 on_result=step,
             )
-        except KeyboardInterrupt:
-            partial = self.latest_run
-            self.latest = partial.with_results(partial.checks, status=RunStatus.INTERRUPTED)
-            interrupted = self.latest
+            self.latest = run
             if directory is not None:
-                _guarded(directory, lambda: write_reports(directory, interrupted, secret))
+                _guarded(directory, lambda: write_reports(directory, run, secret))
+        except KeyboardInterrupt:
+            self._write_interrupted()
             raise
-        self.latest = run
-        if directory is not None:
-            _guarded(directory, lambda: write_reports(directory, run, secret))
         return run
+
+    def _write_interrupted(self) -> None:
+        """Record the run so far as ``interrupted`` (the budget spent by the check in
+        progress included) and write its reports."""
+        partial = self.latest_run
+        budget = self.context.budget
+        self.latest = partial.with_results(
+            partial.checks,
+            status=RunStatus.INTERRUPTED,
+            requests_sent=budget.requests_sent,
+            retries=self.context.dispatcher.retries,
+            tokens_used=budget.tokens_used,
+            stop_reason="interrupted (Ctrl-C)",
+        )
+        interrupted = self.latest
+        directory = self.settings.report_dir
+        if directory is not None:
+            secret = self.settings.secret
+            _guarded(directory, lambda: write_reports(directory, interrupted, secret))
 
     @property
     def latest_run(self) -> ConformanceRun:

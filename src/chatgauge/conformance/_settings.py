@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from chatgauge._client import ClientConfig
+from chatgauge._limits import Limits
 from chatgauge._options import split_list
 from chatgauge._secret import Secret, redact
 from chatgauge.conformance._budget import (
@@ -27,7 +28,16 @@ from chatgauge.conformance._budget import (
 )
 from chatgauge.conformance._context import DEFAULT_EXAMPLES, Settings
 from chatgauge.conformance._registry import Check, all_checks, select_checks
+from chatgauge.conformance._sending import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_WAIT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    DEFAULT_RUN_TIMEOUT_S,
+    SendPolicy,
+)
 from chatgauge.results.conformance import RunSettings
+
+_LIMITS = Limits()
 
 Runner = Literal["cli", "pytest", "api"]
 
@@ -57,6 +67,14 @@ class ConformanceSettings:
     ``derandomize`` makes them reproducible. ``report_dir``, when set, receives
     ``conformance.json`` (rewritten after every check), ``conformance.html`` and
     ``conformance.junit.xml``.
+
+    How requests are sent (``_sending.py``): ``rate`` paces them (requests per second,
+    ``None``: unpaced); a 429 or 503 is retried up to ``max_retries`` times, each wait at
+    most ``max_retry_wait`` seconds. Deadlines: ``timeout`` is the longest silence between
+    two reads, ``total_timeout`` the deadline of one request, ``run_timeout`` that of the
+    whole run (``None``: none). ``max_body_bytes``, ``max_events``, ``max_line_bytes``,
+    ``max_interim_responses`` and ``max_header_bytes`` bound what the endpoint may send
+    (:class:`~chatgauge._limits.Limits`).
     """
 
     base_url: str | None = None
@@ -71,6 +89,17 @@ class ConformanceSettings:
     derandomize: bool = False
     insecure: bool = False
     report_dir: Path | None = None
+    rate: float | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT_S
+    timeout: float = DEFAULT_READ_TIMEOUT_S
+    total_timeout: float = _LIMITS.total_timeout_s
+    run_timeout: float | None = DEFAULT_RUN_TIMEOUT_S
+    max_body_bytes: int = _LIMITS.max_body_bytes
+    max_events: int = _LIMITS.max_events
+    max_line_bytes: int = _LIMITS.max_line_bytes
+    max_interim_responses: int = _LIMITS.max_interim_responses
+    max_header_bytes: int = _LIMITS.max_header_bytes
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__, once, before anyone reads them. A
@@ -101,10 +130,42 @@ class ConformanceSettings:
             raise ConfigurationError("no endpoint: pass --base-url URL or set OPENAI_BASE_URL")
         try:
             return ClientConfig(
-                base_url=self.base_url, api_key=self.secret, verify_tls=not self.insecure
+                base_url=self.base_url,
+                api_key=self.secret,
+                verify_tls=not self.insecure,
+                read_timeout_s=self.timeout,
+                limits=self.limits(),
             )
         except ValueError as exc:
             raise ConfigurationError(redact(str(exc), self.secret)) from None
+
+    def limits(self) -> Limits:
+        """The bounds on what the endpoint may send; :class:`ConfigurationError` for a bad
+        value."""
+        try:
+            return Limits(
+                total_timeout_s=self.total_timeout,
+                max_body_bytes=self.max_body_bytes,
+                max_events=self.max_events,
+                max_line_bytes=self.max_line_bytes,
+                max_interim_responses=self.max_interim_responses,
+                max_header_bytes=self.max_header_bytes,
+                # What an exchange keeps never exceeds what it may receive.
+                keep_body_bytes=min(_LIMITS.keep_body_bytes, self.max_body_bytes),
+                excerpt_bytes=min(_LIMITS.excerpt_bytes, self.max_body_bytes),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+
+    def send_policy(self) -> SendPolicy:
+        """The sending rules of the run: pacing, retries, deadlines."""
+        return SendPolicy(
+            rate=self.rate,
+            max_retries=self.max_retries,
+            max_retry_wait_s=self.max_retry_wait,
+            run_timeout_s=self.run_timeout,
+            total_timeout_s=self.total_timeout,
+        )
 
     def check_settings(self) -> Settings:
         """What the checks judge by; :class:`ConfigurationError` without a model."""
@@ -147,6 +208,12 @@ class ConformanceSettings:
             select=self.select,
             ignore=self.ignore,
             verify_tls=not self.insecure,
+            rate=self.rate,
+            max_retries=self.max_retries,
+            timeout_s=self.timeout,
+            total_timeout_s=self.total_timeout,
+            run_timeout_s=self.run_timeout,
+            max_body_bytes=self.max_body_bytes,
         )
 
 

@@ -12,7 +12,12 @@ resolved value is the same :class:`~chatgauge.ConformanceSettings` that
 ``chatgauge check`` and :func:`chatgauge.run_conformance` use. Every check result a test
 produces is attached to ``item.user_properties`` (``_plugin_results.py``), so it reaches
 JUnit XML and crosses xdist; the controller writes ``conformance.json`` and
-``conformance.html`` with ``--chatgauge-report-dir``.
+``conformance.html`` with ``--chatgauge-report-dir``. A misconfiguration (no model, a dead
+or wrong endpoint, an unknown model, an unknown check id) is one line, never a traceback
+(``_plugin_session.py``); everything printed has the key masked and control characters
+neutralised. From the first use of the endpoint on, SIGINT is recorded for the session
+(``_interrupt.py``), so Ctrl-C stops the checks even when the ``KeyboardInterrupt`` was
+swallowed somewhere; a session that never uses chatgauge keeps its handler untouched.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 
-from chatgauge._client import ChatClient, ClientConfig
+from chatgauge._client import ChatClient
 from chatgauge._models import ChatCase, ChatExchange
 from chatgauge._secret import Secret
 from chatgauge.conformance._context import CheckContext
@@ -44,11 +49,16 @@ from chatgauge.conformance._plugin_results import (
     result_property,
     suite_check_id,
 )
+from chatgauge.conformance._plugin_session import (
+    Misconfigured,
+    PluginSession,
+    fail_misconfigured,
+)
 from chatgauge.conformance._registry import Check, all_checks, select_checks
 from chatgauge.conformance._results import CheckResult, CheckSkipped, Status
 from chatgauge.conformance._runner import now_text, run_check
 from chatgauge.conformance._settings import ConfigurationError, ConformanceSettings
-from chatgauge.results import safe_text, safe_tree
+from chatgauge.results import safe_text, safe_tree, terminal_text
 from chatgauge.results._conformance_text import result_summary
 
 NO_ENDPOINT = "no endpoint configured: pass --chatgauge-base-url URL or set OPENAI_BASE_URL"
@@ -63,7 +73,8 @@ class ChatgaugeConformanceWarning(pytest.PytestWarning):
 
 
 _STATE = pytest.StashKey[SessionState]()
-_SPENT_AT_SETUP = pytest.StashKey[tuple[int, int]]()
+_SESSION = pytest.StashKey[PluginSession]()
+_SPENT_AT_SETUP = pytest.StashKey[tuple[int, int, int]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -118,7 +129,16 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--chatgauge-base-url: {exc}") from None
     state = SessionState(settings=settings, started_at=now_text(), t0=time.perf_counter())
     config.stash[_STATE] = state
+    config.stash[_SESSION] = PluginSession(settings)
     config.pluginmanager.register(ResultCollector(config, state), "chatgauge-collector")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore the SIGINT handler and close the client."""
+    plugin_session = config.stash.get(_SESSION, None)
+    if plugin_session is not None:
+        plugin_session.guard.uninstall()
+        plugin_session.close()
 
 
 def check_marks(check: Check) -> list[pytest.MarkDecorator]:
@@ -154,18 +174,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Attach what the test spent (setup to teardown) so the controller can add it up."""
-    requests0, tokens0 = item.stash.get(_SPENT_AT_SETUP, (0, 0))
-    requests, tokens = _spent(item.config)
+    requests0, tokens0, retries0 = item.stash.get(_SPENT_AT_SETUP, (0, 0, 0))
+    requests, tokens, retries = _spent(item.config)
     if requests > requests0 or tokens > tokens0:
-        cost = {"requests": requests - requests0, "tokens": tokens - tokens0}
+        cost = {
+            "requests": requests - requests0,
+            "tokens": tokens - tokens0,
+            "retries": retries - retries0,
+        }
         item.user_properties.append((COST_PROPERTY, json.dumps(cost)))
 
 
-def _spent(config: pytest.Config) -> tuple[int, int]:
-    state = config.stash.get(_STATE, None)
-    if state is None or state.context is None:
-        return (0, 0)
-    return (state.context.budget.requests_sent, state.context.budget.tokens_used)
+def _spent(config: pytest.Config) -> tuple[int, int, int]:
+    plugin_session = config.stash.get(_SESSION, None)
+    return (0, 0, 0) if plugin_session is None else plugin_session.spent()
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -177,36 +199,52 @@ def chatgauge_settings(pytestconfig: pytest.Config) -> ConformanceSettings:
     return pytestconfig.stash[_STATE].settings
 
 
+def _runs_the_suite(config: pytest.Config) -> Callable[[], bool]:
+    # Misconfigured, every shipped-suite check would fail for the same reason: stop then.
+    return lambda: bool(config.stash[_STATE].planned)
+
+
 @pytest.fixture(scope="session")
-def chatgauge_client(chatgauge_settings: ConformanceSettings) -> Iterator[ChatClient]:
-    """A :class:`ChatClient` for the configured endpoint; skips when none is configured."""
-    if not chatgauge_settings.base_url:
+def chatgauge_client(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> ChatClient:
+    """A :class:`ChatClient` for the configured endpoint; skips when none is configured
+    (the shipped suite fails instead: it was asked to check an endpoint)."""
+    __tracebackhide__ = True
+    plugin_session = pytestconfig.stash[_SESSION]
+    stop = _runs_the_suite(pytestconfig)
+    if not plugin_session.settings.base_url:
+        if stop():
+            fail_misconfigured(request, f"chatgauge: {NO_ENDPOINT}", stop=stop)
         pytest.skip(NO_ENDPOINT)
+    problem = None
     try:
-        config: ClientConfig = chatgauge_settings.client_config()
-    except ConfigurationError as exc:
-        pytest.fail(f"chatgauge: {exc}", pytrace=False)
-    with ChatClient(config) as client:
-        yield client
+        client = plugin_session.open_client()
+    except Misconfigured as exc:
+        problem = str(exc)
+    if problem is not None:
+        fail_misconfigured(request, problem, stop=stop)  # outside the except: no chained trace
+    return client
 
 
 @pytest.fixture(scope="session")
 def chatgauge_context(
+    request: pytest.FixtureRequest,
     pytestconfig: pytest.Config,
     chatgauge_client: ChatClient,
-    chatgauge_settings: ConformanceSettings,
 ) -> CheckContext:
-    """The session's :class:`CheckContext`: probes are sent once and shared by all tests."""
+    """The session's :class:`CheckContext`: probes are sent once and shared by all tests.
+    Its first use sends a one-token preflight request; a misconfiguration it shows fails
+    the test with one line."""
+    __tracebackhide__ = True
+    plugin_session = pytestconfig.stash[_SESSION]
+    problem = None
     try:
-        settings = chatgauge_settings.check_settings()
-    except ConfigurationError as exc:
-        pytest.fail(f"chatgauge: {exc}", pytrace=False)
-    context = CheckContext(
-        send_case=chatgauge_client.send,
-        settings=settings,
-        budget=chatgauge_settings.budget(),
-    )
+        context = plugin_session.open_context()
+    except Misconfigured as exc:
+        problem = str(exc)
+    if problem is not None:
+        fail_misconfigured(request, problem, stop=_runs_the_suite(pytestconfig))
     pytestconfig.stash[_STATE].context = context
+    pytestconfig.stash[_STATE].notices = plugin_session.notices
     return context
 
 
@@ -224,10 +262,12 @@ class Sender:
         __tracebackhide__ = True
         if not isinstance(case, ChatCase):
             case = ChatCase(body=dict(case), label="chatgauge_send")
+        reason = None
         try:
             return self._context.send(case)
         except CheckSkipped as exc:
-            pytest.skip(exc.message)
+            reason = terminal_text(safe_text(exc.message, self._context.secret))
+        pytest.skip(reason)
 
 
 @pytest.fixture
@@ -258,8 +298,19 @@ class CheckRunner:
         self._key = key
 
     def __call__(self, *patterns: str) -> list[CheckResult]:
-        """Run the matching checks (all when no pattern is given), in catalogue order."""
-        results = [run_check(self._context, c) for c in _resolve(patterns)]
+        """Run the matching checks (all when no pattern is given), in catalogue order.
+
+        A pattern that matches no check fails the test with one line.
+        """
+        __tracebackhide__ = True
+        problem = None
+        try:
+            checks = _resolve(patterns)
+        except ValueError as exc:
+            problem = f"chatgauge_check({', '.join(map(repr, patterns))}): {exc}"
+        if problem is not None:
+            pytest.fail(terminal_text(safe_text(problem, self._key)), pytrace=False)
+        results = [run_check(self._context, c) for c in checks]
         self._properties.extend(result_property(r, self._key) for r in results)
         return results
 
@@ -275,24 +326,30 @@ class CheckRunner:
         failed = [r for r in results if r.status is Status.FAILED]
         if failed:
             text = "\n\n".join(result_summary(self._safe(r)) for r in failed)
-            pytest.fail(text, pytrace=False)
+            pytest.fail(terminal_text(text), pytrace=False)
         for result in results:
             if result.status is Status.WARNING:
-                message = safe_text(f"{result.id}: {result.message}", self._key)
+                message = terminal_text(safe_text(f"{result.id}: {result.message}", self._key))
                 warnings.warn(ChatgaugeConformanceWarning(message), stacklevel=2)
         undecided = (Status.SKIPPED, Status.UNSUPPORTED)
         if results and all(r.status in undecided for r in results):
             reasons = "; ".join(
-                f"{r.status.value}: {r.message}"
+                f"{_verdict(r)}: {r.message}"
                 if len(results) == 1
-                else f"{r.id} {r.status.value}: {r.message}"
+                else f"{r.id} {_verdict(r)}: {r.message}"
                 for r in results
             )
-            pytest.skip(safe_text(reasons, self._key))
+            pytest.skip(terminal_text(safe_text(reasons, self._key)))
         return results
 
     def _safe(self, result: CheckResult) -> CheckResult:
         return CheckResult.from_json(safe_tree(result.to_json(), self._key))
+
+
+def _verdict(result: CheckResult) -> str:
+    """``unsupported``, or ``skipped (run)``: a skip names its kind."""
+    kind = f" ({result.skip_kind.value})" if result.skip_kind is not None else ""
+    return f"{result.status.value}{kind}"
 
 
 def _resolve(patterns: tuple[str, ...]) -> list[Check]:

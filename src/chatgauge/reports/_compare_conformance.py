@@ -129,6 +129,8 @@ def conformance_summary(comparison: ConformanceComparison) -> list[str]:
         )
         if run.status == "interrupted":
             lines.append(f"  warning: {run.label} was interrupted; checks it did not run differ")
+        elif run.status == "incomplete":
+            lines.append(f"  warning: {run.label} is incomplete; checks it could not judge differ")
         for change, label in (
             ("newly failing", "NEWLY FAILING"),
             ("fixed", "fixed"),

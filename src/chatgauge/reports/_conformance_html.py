@@ -4,8 +4,9 @@ The page has no external resource at all (inline CSS, an inline SVG bar of the v
 counts, a few lines of inline JS for the filters, and a Content-Security-Policy that forbids
 fetching anything). Every value taken from the run goes through Jinja2's autoescaping:
 evidence holds endpoint text, which is untrusted, and template syntax inside it is data,
-never evaluated. The banner is the run's status: green only for ``passed``; an interrupted
-run says so and lists the checks it did not run.
+never evaluated. The banner is the run's status: green only for ``passed``; an incomplete
+run says how many checks it judged (each skip is listed with its kind and reason), an
+interrupted run says so and lists the checks it did not run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from chatgauge.reports._charts import STATUS_ORDER, status_bars
 from chatgauge.reports._jinja import render
+from chatgauge.results._conformance_text import coverage_text
 from chatgauge.results.conformance import (
     ConformanceRun,
     Evidence,
@@ -55,6 +57,7 @@ def render_conformance_html(run: ConformanceRun) -> str:
         groups=[(g, group_title(g)) for g in groups],
         tiers=sorted({c.tier.value for c in run.checks}),
         not_run=run.not_run,
+        coverage=coverage_text(run.coverage),
         settings=_settings_shown(run.settings),
     )
 

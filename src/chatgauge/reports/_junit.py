@@ -4,9 +4,12 @@ One ``testcase`` per check (classname ``chatgauge.conformance.<group>``, name th
 A failed check has a ``failure`` element (its message, and the evidence as text); a skipped
 or unsupported one a ``skipped`` element whose message starts with the status; a warning
 passes and carries its message and evidence in ``system-out``. The run's endpoint, model,
-status and budget are suite properties; each check's tier, severity and status are testcase
-properties. An interrupted run's planned checks that never ran are ``skipped`` test cases
-("not run: the run was interrupted"), so a CI dashboard never counts them as passed.
+status, coverage (``coverage_judged`` of ``coverage_total``, ``coverage_unjudged`` the skips
+that leave the run incomplete) and budget are suite properties; each check's tier,
+severity, status and skip kind are testcase properties, and a skip's message names its kind
+(``skipped (run): budget exhausted ...``). An interrupted run's planned checks that never
+ran are ``skipped`` test cases ("not run: the run was interrupted"), so a CI dashboard
+never counts them as passed.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ def junit_xml(run: ConformanceRun) -> bytes:
             "endpoint": run.endpoint,
             "model": run.model,
             "status": run.status.value,
+            "coverage_judged": run.coverage.judged,
+            "coverage_total": run.coverage.total,
+            "coverage_unjudged": len(run.coverage.unaccepted),
+            "stop_reason": run.stop_reason,
             "chatgauge_version": run.tool.version,
             "requests_sent": run.requests_sent,
             "tokens_used": run.tokens_used,
@@ -89,6 +96,7 @@ def _testcase(suite: ET.Element, check: CheckResult) -> None:
             "tier": check.tier.value,
             "severity": check.severity.value,
             "status": check.status.value,
+            "skip_kind": check.skip_kind.value if check.skip_kind else None,
             "spec_ref": check.spec_ref,
         },
     )
@@ -97,7 +105,10 @@ def _testcase(suite: ET.Element, check: CheckResult) -> None:
     if check.status is Status.FAILED:
         failure = ET.SubElement(case, "failure", {"message": message, "type": "conformance"})
         failure.text = xml_text(f"{check.message}\n{evidence}".rstrip())
-    elif check.status in (Status.SKIPPED, Status.UNSUPPORTED):
+    elif check.status is Status.SKIPPED:
+        kind = f" ({check.skip_kind.value})" if check.skip_kind else ""
+        ET.SubElement(case, "skipped", {"message": f"skipped{kind}: {message}"})
+    elif check.status is Status.UNSUPPORTED:
         ET.SubElement(case, "skipped", {"message": f"{check.status.value}: {message}"})
     elif check.status is Status.WARNING:
         out = ET.SubElement(case, "system-out")

@@ -5,10 +5,22 @@ Verdicts follow the conformance rules (``docs/conformance-rules.md``): ``passed`
 ``skipped`` (the check could not judge, with its reason); ``unsupported`` (the endpoint
 refused an optional feature cleanly with one of OpenAI's own error codes).
 
-The run as a whole has a :class:`RunStatus`: ``passed`` only when the run judged every
-check it meant to and none failed; ``failed`` when one failed; ``interrupted`` when the run
-stopped before it judged every planned check (Ctrl-C, or a document saved while the run is
-still going). An interrupted run is never reported as passed, whatever its checks say.
+The run as a whole has a :class:`RunStatus`, decided in this order:
+
+1. ``interrupted``: the run stopped before every planned check had a result (Ctrl-C, or a
+   document saved while the run is still going), whatever its checks say so far;
+2. ``failed``: a check failed;
+3. ``incomplete``: no check failed, but the run did not judge every planned check: a
+   check was skipped for a reason that is not about the endpoint's declared capabilities
+   or the configuration (a skip of kind ``endpoint``, ``run`` or ``internal``, see
+   :class:`SkipKind`), or nothing at all was judged;
+4. ``passed``: every planned check was judged, or skipped as ``capability`` or
+   ``not_applicable``, and none failed.
+
+The planned checks are the run's contract: today the checks selected for the run (the
+catalogue after ``select`` / ``ignore``); a contract that declares capabilities will plug in
+as ``planned`` (see :func:`coverage_of`). The :class:`Coverage` of a run says how many of
+them were judged, and lists every skip with its kind and reason.
 """
 
 from __future__ import annotations
@@ -60,6 +72,7 @@ class RunStatus(str, Enum):
 
     PASSED = "passed"
     FAILED = "failed"
+    INCOMPLETE = "incomplete"
     INTERRUPTED = "interrupted"
 
 
@@ -127,6 +140,63 @@ class SkipKind(str, Enum):
     INTERNAL = "internal"
 
 
+ACCEPTED_SKIPS: Final = frozenset({SkipKind.CAPABILITY, SkipKind.NOT_APPLICABLE})
+"""The skip kinds a passed run may have: about the endpoint's capabilities or the configuration.
+
+The others leave the run ``incomplete``: ``run`` and ``internal`` because the run itself, not
+the endpoint, is why the rule went unjudged; ``endpoint`` because the answer that made the
+check unjudgeable is judged by another check, which may not be in the run (``--select``), so
+only a failure of that other check, which makes the run ``failed``, accounts for it."""
+
+
+@dataclass(frozen=True)
+class SkipRecord(JsonRecord):
+    """One planned check that was skipped: its kind and its reason."""
+
+    id: str = field(metadata=_about("the check id"))
+    kind: SkipKind = field(metadata=_about("why it could not judge (see SkipKind)"))
+    reason: str = field(default="", metadata=_about("the check's message"))
+    accepted: bool = field(
+        default=False,
+        metadata=_about(
+            "a capability or not_applicable skip: the run can still pass; "
+            "false: this skip makes the run incomplete"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Coverage(JsonRecord):
+    """How much of what the run planned it judged.
+
+    ``total`` planned checks; ``judged`` of them have a verdict on the endpoint (passed,
+    failed, warning or unsupported); ``skipped`` lists every skip with its kind and reason;
+    ``not_run`` the planned checks without a result (an interrupted run).
+    """
+
+    total: int = field(default=0, metadata=_about("planned checks (the run's contract)"))
+    judged: int = field(
+        default=0, metadata=_about("checks with a verdict: passed, failed, warning, unsupported")
+    )
+    skipped: tuple[SkipRecord, ...] = field(
+        default=(), metadata=_about("every skipped check with its kind and reason")
+    )
+    not_run: tuple[str, ...] = field(
+        default=(), metadata=_about("planned checks without a result (interrupted run)")
+    )
+
+    @property
+    def unaccepted(self) -> tuple[SkipRecord, ...]:
+        """The skips that leave the run incomplete (kinds endpoint, run, internal)."""
+        return tuple(s for s in self.skipped if not s.accepted)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every planned check was judged or skipped for an accepted reason, and at
+        least one was judged (a run that judged nothing proves nothing)."""
+        return not self.not_run and not self.unaccepted and self.judged > 0
+
+
 @dataclass(frozen=True)
 class CheckResult(JsonRecord):
     """The outcome of one check against one endpoint."""
@@ -178,6 +248,18 @@ class RunSettings(JsonRecord):
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     verify_tls: bool = True
+    rate: float | None = field(
+        default=None, metadata=_about("requests per second the run was paced to; null: unpaced")
+    )
+    max_retries: int = field(default=4, metadata=_about("retries of a 429 or 503 per request"))
+    timeout_s: float = field(default=60.0, metadata=_about("read timeout: longest silence"))
+    total_timeout_s: float = field(default=120.0, metadata=_about("deadline of one request"))
+    run_timeout_s: float | None = field(
+        default=1800.0, metadata=_about("deadline of the whole run; null: none")
+    )
+    max_body_bytes: int = field(
+        default=16 * 1024 * 1024, metadata=_about("largest answer body accepted")
+    )
 
 
 @dataclass(frozen=True)
@@ -193,9 +275,12 @@ class ConformanceRun(JsonRecord):
     """A conformance run against one endpoint: the document ``conformance.json`` holds.
 
     ``summary`` counts checks per verdict (every verdict present, zeros included);
-    ``status`` is the run's verdict; ``planned`` lists the ids of the checks the run meant
-    to judge (those of an interrupted run missing from ``checks`` were not run);
-    ``requests_sent`` and ``tokens_used`` are what the run cost; ``internal_errors`` lists
+    ``status`` is the run's verdict (module docstring); ``planned`` lists the ids of the
+    checks the run meant to judge (those of an interrupted run missing from ``checks`` were
+    not run); ``coverage`` says how many were judged and why the others were not;
+    ``stop_reason`` why the run stopped before it ran every check, if it did;
+    ``requests_sent`` (``retries`` of them sent again after a 429 or 503) and
+    ``tokens_used`` are what the run cost; ``internal_errors`` lists
     checks that broke inside chatgauge.
     """
 
@@ -205,7 +290,11 @@ class ConformanceRun(JsonRecord):
     tool: ToolInfo
     settings: RunSettings
     status: RunStatus = field(
-        metadata=_about("passed, failed, or interrupted (stopped before every planned check)")
+        metadata=_about(
+            "passed (every planned check judged or skipped as capability/not_applicable, "
+            "none failed), failed, incomplete (no failure, but a check went unjudged for "
+            "another reason), or interrupted (stopped before every planned check)"
+        )
     )
     checks: tuple[CheckResult, ...] = field(default=(), metadata=_about("in catalogue order"))
     planned: tuple[str, ...] = field(
@@ -214,8 +303,22 @@ class ConformanceRun(JsonRecord):
     summary: dict[str, int] = field(
         default_factory=dict, metadata=_about("checks per verdict, zeros included")
     )
+    coverage: Coverage = field(
+        default_factory=Coverage,
+        metadata=_about("planned checks judged, and every skip with its kind and reason"),
+    )
+    stop_reason: str = field(
+        default="",
+        metadata=_about(
+            "why the run stopped early (interrupted, endpoint unresponsive, run deadline); "
+            "empty when it did not"
+        ),
+    )
     duration_s: float = 0.0
-    requests_sent: int = 0
+    requests_sent: int = field(default=0, metadata=_about("requests sent, retries included"))
+    retries: int = field(
+        default=0, metadata=_about("requests sent again after a 429 or 503 (in requests_sent)")
+    )
     tokens_used: int = field(
         default=0, metadata=_about("from usage where reported, else estimated")
     )
@@ -226,6 +329,15 @@ class ConformanceRun(JsonRecord):
     schema_version: int = field(
         default=SCHEMA_VERSION, metadata=_about("version of this document's shape")
     )
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "") -> ConformanceRun:
+        """The run ``data`` encodes; a document written before runs had a coverage gets
+        the coverage its checks and plan give (its status is kept as written)."""
+        run: ConformanceRun = super().from_json(data, where)
+        if isinstance(data, dict) and "coverage" not in data:
+            run = replace(run, coverage=coverage_of(run.checks, run.planned))
+        return run
 
     @property
     def failed(self) -> bool:
@@ -258,30 +370,70 @@ class ConformanceRun(JsonRecord):
         status: RunStatus | None = None,
         **changes: Any,
     ) -> ConformanceRun:
-        """A copy holding ``checks`` (with the summary, internal errors and, unless given,
-        the status that follow from them) and any other field ``changes``.
+        """A copy holding ``checks`` (with the summary, coverage, internal errors and,
+        unless given, the status that follow from them) and any other field ``changes``.
 
-        The status that follows is ``interrupted`` when a planned check has no result (an
-        unfinished run has no final verdict, whatever its checks say so far), else
-        ``failed`` when a check failed, else ``passed``.
+        The status that follows is the first of (module docstring): ``interrupted`` when a
+        planned check has no result (an unfinished run has no final verdict, whatever its
+        checks say so far), ``failed`` when a check failed, ``incomplete`` when the coverage
+        is not complete, else ``passed``.
         """
         summary = {s.value: n for s, n in _counts(checks).items()}
+        planned = changes.get("planned", self.planned)
+        coverage = coverage_of(checks, planned)
         if status is None:
-            planned = changes.get("planned", self.planned)
-            if set(planned) - {r.id for r in checks}:
-                status = RunStatus.INTERRUPTED
-            elif any(r.status is Status.FAILED for r in checks):
-                status = RunStatus.FAILED
-            else:
-                status = RunStatus.PASSED
+            status = status_of(checks, coverage)
         return replace(
             self,
             checks=checks,
             summary=summary,
+            coverage=coverage,
             status=status,
             internal_errors=tuple(f"{r.id}: {r.message}" for r in checks if r.internal_error),
             **changes,
         )
+
+
+JUDGED: Final = frozenset({Status.PASSED, Status.FAILED, Status.WARNING, Status.UNSUPPORTED})
+"""The verdicts that judged the endpoint (a skip did not)."""
+
+
+def coverage_of(checks: tuple[CheckResult, ...], planned: tuple[str, ...]) -> Coverage:
+    """The coverage of ``checks`` against the ``planned`` check ids.
+
+    ``planned`` is where the run's contract plugs in: the checks the run is meant to judge.
+    A result for a check outside the plan still counts (the plugin may see one from a test
+    of the user's own). A skip without a kind (a document from before kinds existed) counts
+    as ``endpoint``, which is not accepted.
+    """
+    skipped = tuple(
+        SkipRecord(
+            id=r.id,
+            kind=r.skip_kind or SkipKind.ENDPOINT,
+            reason=r.message,
+            accepted=(r.skip_kind or SkipKind.ENDPOINT) in ACCEPTED_SKIPS,
+        )
+        for r in checks
+        if r.status is Status.SKIPPED
+    )
+    done = {r.id for r in checks}
+    return Coverage(
+        total=len({*planned, *done}),
+        judged=sum(1 for r in checks if r.status in JUDGED),
+        skipped=skipped,
+        not_run=tuple(check_id for check_id in planned if check_id not in done),
+    )
+
+
+def status_of(checks: tuple[CheckResult, ...], coverage: Coverage) -> RunStatus:
+    """The run status that ``checks`` and their ``coverage`` give (module docstring)."""
+    if coverage.not_run:
+        return RunStatus.INTERRUPTED
+    if any(r.status is Status.FAILED for r in checks):
+        return RunStatus.FAILED
+    if not coverage.complete:
+        return RunStatus.INCOMPLETE
+    return RunStatus.PASSED
 
 
 def _counts(checks: tuple[CheckResult, ...]) -> dict[Status, int]:
@@ -292,22 +444,28 @@ def _counts(checks: tuple[CheckResult, ...]) -> dict[Status, int]:
 register_kind(KIND, SCHEMA_VERSION, ConformanceRun)
 
 __all__ = [
+    "ACCEPTED_SKIPS",
     "GROUPS",
     "HTML_NAME",
     "INTERNAL_ERROR_PREFIX",
     "JSON_NAME",
+    "JUDGED",
     "JUNIT_NAME",
     "KIND",
     "SCHEMA_VERSION",
     "CheckResult",
     "ConformanceRun",
+    "Coverage",
     "Evidence",
     "RunSettings",
     "RunStatus",
     "Severity",
     "SkipKind",
+    "SkipRecord",
     "Status",
     "Tier",
     "ToolInfo",
+    "coverage_of",
     "group_title",
+    "status_of",
 ]

@@ -12,7 +12,7 @@ from typing import Any, TypeGuard
 
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
-from chatgauge.conformance._results import CheckOutcome, CheckSkipped, Evidence
+from chatgauge.conformance._results import CheckOutcome, CheckSkipped, Evidence, SkipKind
 
 JSONObject = dict[str, Any]
 SHORT_REPR_CHARS = 120
@@ -41,17 +41,27 @@ def answered_body(
 
 
 def optional_body(ctx: CheckContext, probe: str) -> tuple[ChatExchange, JSONObject] | None:
-    """Like :func:`answered_body` for a secondary probe: ``None`` when it cannot be judged."""
+    """Like :func:`answered_body` for a secondary probe: ``None`` when it cannot be judged
+    (a run-caused skip, such as an exhausted budget, still ends the check)."""
     try:
         return answered_body(ctx, probe, optional=True)
+    except CheckSkipped as skip:
+        if skip.kind is SkipKind.RUN:
+            raise
+        return None
     except CheckOutcome:
         return None
 
 
 def optional_exchange(ctx: CheckContext, probe: str) -> ChatExchange | None:
-    """A probe's exchange when it was answered with 200, else ``None`` (not judged)."""
+    """A probe's exchange when it was answered with 200, else ``None`` (not judged); a
+    run-caused skip (budget, rate limit, timeout, a stopped run) still ends the check."""
     try:
         return ctx.answered(probe, optional=True)
+    except CheckSkipped as skip:
+        if skip.kind is SkipKind.RUN:
+            raise
+        return None
     except CheckOutcome:
         return None
 

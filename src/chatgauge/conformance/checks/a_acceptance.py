@@ -56,8 +56,8 @@ SPEC_REF = "openapi.yaml#/components/schemas/CreateChatCompletionRequest"
 class Judgement:
     """How one exchange fares against a rule: ``problem`` breaks it, ``note`` is worth telling.
 
-    ``judged`` is false when the answer says nothing about the rule (a 429): a check whose
-    every answer was not judged judged nothing, and is skipped.
+    ``judged`` is false when the exchange says nothing about the rule because the run could
+    not get an answer (rate limited after every retry, timed out).
     """
 
     problem: str | None = None
@@ -65,7 +65,13 @@ class Judgement:
     judged: bool = True
 
 
-RATE_LIMITED = Judgement(note="rate limited (429), not judged", judged=False)
+def _not_judged(exchange: ChatExchange) -> Judgement | None:
+    """The judgement of an exchange the run got no usable answer to, else ``None``."""
+    if exchange.error_kind == "timeout":
+        return Judgement(note="timed out, not judged", judged=False)
+    if exchange.status == 429 and exchange.error_kind is None:
+        return Judgement(note="rate limited (429), not judged", judged=False)
+    return None
 
 
 def error_message(exchange: ChatExchange) -> str:
@@ -94,7 +100,10 @@ def _unsupported_note(exchange: ChatExchange) -> str:
 def judge_valid(exchange: ChatExchange) -> Judgement:
     """A valid request must get 200 with a completion (a JSON object or a stream of chunks
     with ``choices``). A clean refusal with an OpenAI 'unsupported' code and a 429 are noted,
-    not held against the endpoint."""
+    not held against the endpoint; a timeout is not judged either."""
+    unjudged = _not_judged(exchange)
+    if unjudged is not None:
+        return unjudged
     if exchange.error_kind is not None:
         return Judgement(f"no complete response ({exchange.error})")
     status = exchange.status
@@ -109,18 +118,17 @@ def judge_valid(exchange: ChatExchange) -> Judgement:
         return Judgement()
     if is_clean_refusal(exchange):
         return Judgement(note=_unsupported_note(exchange))
-    if status == 429:
-        return RATE_LIMITED
     return Judgement(f"HTTP {status} instead of 200: {error_message(exchange)}")
 
 
 def judge_invalid(exchange: ChatExchange) -> Judgement:
     """An invalid request must get a 4xx: never a 2xx, never a 5xx, never a dropped connection."""
+    unjudged = _not_judged(exchange)
+    if unjudged is not None:
+        return unjudged
     status = exchange.status
     if status is None:
         return Judgement(f"no HTTP answer ({exchange.error})")
-    if status == 429:
-        return RATE_LIMITED
     if 400 <= status < 500:
         return Judgement()
     if 200 <= status < 300:
@@ -156,6 +164,10 @@ def judge_cases(
             notes[f"{case.label}: {verdict.note}"] += 1
         if verdict.problem:
             failures.append((case.label, exchange, verdict.problem))
+    if count and not judged:
+        raise CheckSkipped(
+            f"none of the {count} {what} could be judged{_notes_text(notes)}", kind=SkipKind.RUN
+        )
     if failures:
         listed = "; ".join(f"{label}: {problem}" for label, _, problem in failures[:MAX_LISTED])
         if len(failures) > MAX_LISTED:
@@ -185,6 +197,7 @@ class PropertyRun:
     sent: int = 0
     judged: int = 0
     budget_exhausted: bool = False
+    stopped: str = ""
     notes: Counter[str] = field(default_factory=Counter)
 
 
@@ -213,8 +226,9 @@ def run_property(
                 return
             try:
                 exchange = ctx.send(case)
-            except CheckSkipped:
+            except CheckSkipped as exc:
                 run.budget_exhausted = True
+                run.stopped = exc.message
                 return
             run.sent += 1
             verdict = judge(exchange)
@@ -258,12 +272,13 @@ def property_verdict(ctx: CheckContext, run: PropertyRun, what: str) -> str:
             ctx.evidence(exchange, problem=problem, requests_sent=run.sent),
         )
     if run.sent == 0:
-        raise CheckSkipped(f"no {what} could be sent (budget exhausted)", kind=SkipKind.RUN)
+        why = run.stopped or "budget exhausted"
+        raise CheckSkipped(f"no {what} could be sent ({why})", kind=SkipKind.RUN)
     if run.judged == 0:
         raise CheckSkipped(
             f"none of the {run.sent} {what}s sent could be judged{notes}", kind=SkipKind.RUN
         )
-    budget = "; stopped early: budget exhausted" if run.budget_exhausted else ""
+    budget = f"; stopped early: {run.stopped}" if run.budget_exhausted else ""
     return f"{run.sent} {what}s were answered as the rule requires{budget}{notes}"
 
 
@@ -407,14 +422,18 @@ def random_invalid_requests_rejected(ctx: CheckContext) -> str | None:
 # --- A3 - A5 -----------------------------------------------------------------------------
 
 
-def _rate_limited(exchange: ChatExchange) -> None:
+def _rate_limited(ctx: CheckContext, exchange: ChatExchange) -> None:
     if exchange.status == 429:
         raise CheckSkipped(
-            "the probe was rate limited (429)", CheckContext.evidence(exchange), kind=SkipKind.RUN
+            "the probe was rate limited (429)", ctx.evidence(exchange), kind=SkipKind.RUN
         )
 
 
 def _no_answer(ctx: CheckContext, exchange: ChatExchange) -> None:
+    if exchange.error_kind == "timeout":
+        raise CheckSkipped(
+            f"the probe timed out ({exchange.error})", ctx.evidence(exchange), kind=SkipKind.RUN
+        )
     if exchange.status is None:
         raise CheckFailed(f"no HTTP answer ({exchange.error})", ctx.evidence(exchange))
 
@@ -432,7 +451,7 @@ def unknown_model_rejected(ctx: CheckContext) -> str | None:
     (another model silently serves the request) or a 5xx breaks the rule."""
     exchange = ctx.probe("unknown-model")
     _no_answer(ctx, exchange)
-    _rate_limited(exchange)
+    _rate_limited(ctx, exchange)
     status = exchange.status
     assert status is not None
     code = error_code(exchange)
@@ -454,7 +473,7 @@ def _auth_refused(ctx: CheckContext, probe: str, what: str) -> str:
         )
     exchange = ctx.probe(probe)
     _no_answer(ctx, exchange)
-    _rate_limited(exchange)
+    _rate_limited(ctx, exchange)
     if exchange.status == 401:
         return f"{what}: 401"
     raise CheckFailed(f"{what}: HTTP {exchange.status} instead of 401", ctx.evidence(exchange))
@@ -499,7 +518,7 @@ def unknown_field_handled(ctx: CheckContext) -> str | None:
     an error body without the envelope breaks the rule."""
     exchange = ctx.probe("extra-field")
     _no_answer(ctx, exchange)
-    _rate_limited(exchange)
+    _rate_limited(ctx, exchange)
     status = exchange.status
     assert status is not None
     if status == 200:

@@ -7,10 +7,10 @@ tool call arguments as JSON text). Bodies that are not JSON objects are judged b
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Literal
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._registry import check
@@ -19,6 +19,7 @@ from chatgauge.conformance._results import (
     CheckOutcome,
     CheckSkipped,
     Evidence,
+    SkipKind,
     Tier,
 )
 from chatgauge.conformance.checks._bodies import (
@@ -68,17 +69,19 @@ def _bodies(ctx: CheckContext, first: str, *more: str) -> list[tuple[ChatExchang
         try:
             found.append(answered_body(ctx, name, optional=name != first))
         except CheckOutcome as outcome:
+            if isinstance(outcome, CheckSkipped) and outcome.kind is SkipKind.RUN:
+                raise  # the run could not get this answer: judging the rest is partial
             first_outcome = first_outcome or outcome
     if not found and first_outcome is not None:
         raise first_outcome
     return found
 
 
-def _no_choices(bodies: list[tuple[ChatExchange, JSONObject]]) -> CheckSkipped:
+def _no_choices(ctx: CheckContext, bodies: list[tuple[ChatExchange, JSONObject]]) -> CheckSkipped:
     labels = ", ".join(exchange.case.label for exchange, _ in bodies)
     return CheckSkipped(
         f"no answer among {labels} has a choice to judge (judged by B1-schema and B2-choice-count)",
-        *(CheckContext.evidence(exchange) for exchange, _ in bodies),
+        *(ctx.evidence(exchange) for exchange, _ in bodies),
     )
 
 
@@ -208,7 +211,7 @@ def b2_choice_index(ctx: CheckContext) -> str | None:
     problems: list[tuple[str, Evidence]] = []
     bodies = _bodies(ctx, "plain", "n3")
     if not any(isinstance(body.get("choices"), list) for _, body in bodies):
-        raise _no_choices(bodies)
+        raise _no_choices(ctx, bodies)
     for exchange, body in bodies:
         choices = body.get("choices")
         if not isinstance(choices, list):
@@ -243,7 +246,7 @@ def b2_message(ctx: CheckContext) -> str | None:
     problems: list[tuple[str, Evidence]] = []
     bodies = _bodies(ctx, "plain", "n3")
     if not any(choices_of(body) for _, body in bodies):
-        raise _no_choices(bodies)
+        raise _no_choices(ctx, bodies)
     for exchange, body in bodies:
         for position, choice in enumerate(choices_of(body)):
             message = choice.get("message")
@@ -276,7 +279,7 @@ def b3_finish_reason(ctx: CheckContext) -> str | None:
     problems: list[tuple[str, Evidence]] = []
     bodies = _bodies(ctx, "plain", *FINISH_PROBES)
     if not any(choices_of(body) for _, body in bodies):
-        raise _no_choices(bodies)
+        raise _no_choices(ctx, bodies)
     for exchange, body in bodies:
         for position, choice in enumerate(choices_of(body)):
             reason = choice.get("finish_reason")
@@ -307,10 +310,11 @@ def b4_length_finish(ctx: CheckContext) -> str | None:
     Whether the limit is honoured at all is judged by G6.
     """
     problems: list[tuple[str, Evidence]] = []
-    judged = 0
+    judged = with_usage = 0
     for exchange, body in _bodies(ctx, "cut", "cut-completion-tokens", "plain"):
         choices, limit = choices_of(body), requested_limit(exchange)
         used = completion_tokens(_usage(body))
+        with_usage += used is not None
         if len(choices) != 1 or limit is None or used is None:
             continue  # n, usage and limits are judged elsewhere; nothing to compare here
         judged += 1
@@ -336,7 +340,12 @@ def b4_length_finish(ctx: CheckContext) -> str | None:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
     if not judged:
-        raise CheckSkipped("no single-choice response reported completion_tokens to compare")
+        # No usage at all: a capability the endpoint lacks; otherwise n or the limits made
+        # every answer unfit, which B2 and G6 judge.
+        raise CheckSkipped(
+            "no single-choice response reported completion_tokens to compare",
+            kind=SkipKind.ENDPOINT if with_usage else SkipKind.CAPABILITY,
+        )
     return None
 
 
@@ -357,7 +366,7 @@ def b4_tool_calls(ctx: CheckContext) -> str | None:
     exchange, body = answered_body(ctx, "tools", optional=True)
     required = exchange.case.body.get("tool_choice") == "required"
     if not choices_of(body):
-        raise _no_choices([(exchange, body)])
+        raise _no_choices(ctx, [(exchange, body)])
     problems: list[tuple[str, Evidence]] = []
     for position, choice in enumerate(choices_of(body)):
         reason, calls = choice.get("finish_reason"), message_of(choice).get("tool_calls")
@@ -423,7 +432,7 @@ def _arguments_problem(arguments: Any) -> str | None:
     if not isinstance(arguments, str):
         return f"is {short(arguments)}, not a string"
     try:
-        decoded = json.loads(arguments)
+        decoded = parse_json(arguments)
     except ValueError as exc:
         return f"is not valid JSON ({exc}): {short(arguments)}"
     if not isinstance(decoded, dict):

@@ -69,8 +69,10 @@ def _reported(ctx: CheckContext, *probes: str) -> list[tuple[ChatExchange, JSONO
     if not answered:
         raise CheckSkipped(f"none of the probes {', '.join(probes)} was answered with 200")
     if not found:
+        # Usage is optional in a response: answers without it are a capability the endpoint
+        # lacks (probes without an answer were refused above, and are judged by A1).
         raise CheckSkipped(
-            f"none of the probes {', '.join(probes)} reported usage", kind=SkipKind.NOT_APPLICABLE
+            f"none of the probes {', '.join(probes)} reported usage", kind=SkipKind.CAPABILITY
         )
     return found
 
@@ -211,6 +213,7 @@ def c3_stream_usage_agrees(ctx: CheckContext) -> str | None:
         raise CheckSkipped(
             f"needs usage from both the plain and the plain-stream probe; no usage from {named}",
             *(ctx.evidence(exchange) for exchange in lacking),
+            kind=SkipKind.CAPABILITY if len(lacking) == 2 else SkipKind.ENDPOINT,
         )
     differences = []
     if plain_usage.get("prompt_tokens") != stream_usage.get("prompt_tokens"):
@@ -251,7 +254,11 @@ def c3_prompt_grows(ctx: CheckContext) -> str | None:
     short_usage = usage_of(short_probe) if short_probe is not None else None
     long_usage = usage_of(long_probe) if long_probe is not None else None
     if short_probe is None or long_probe is None or short_usage is None or long_usage is None:
-        raise CheckSkipped("needs usage from both the plain and the long-prompt probe")
+        no_usage = short_probe is not None and long_probe is not None and not short_usage
+        raise CheckSkipped(
+            "needs usage from both the plain and the long-prompt probe",
+            kind=SkipKind.CAPABILITY if no_usage and not long_usage else SkipKind.ENDPOINT,
+        )
     short_count, long_count = short_usage.get("prompt_tokens"), long_usage.get("prompt_tokens")
     if not (is_count(short_count) and is_count(long_count)):
         raise CheckSkipped("prompt_tokens is not a count (judged by C1-usage-arithmetic)")

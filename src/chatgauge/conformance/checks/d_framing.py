@@ -6,10 +6,10 @@ a browser's EventSource would read correctly is never failed here for being unus
 
 from __future__ import annotations
 
-import json
-
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._inspect import event_position
 from chatgauge.conformance._registry import check
 from chatgauge.conformance._results import CheckFailed, CheckSkipped, Severity, SkipKind, Tier
 
@@ -122,13 +122,15 @@ def json_payloads(ctx: CheckContext) -> str | None:
             if event.data == "[DONE]":
                 continue
             try:
-                value = json.loads(event.data)
+                value = parse_json(event.data)
             except ValueError as exc:
+                position = event_position(exchange, position)
                 raise CheckFailed(
                     f"event {position} is not JSON ({exc}): {event.data[:200]!r}",
                     ctx.evidence(exchange, event_index=position),
                 ) from None
             if not isinstance(value, dict):
+                position = event_position(exchange, position)
                 raise CheckFailed(
                     f"event {position} is JSON but not an object: {event.data[:200]!r}",
                     ctx.evidence(exchange, event_index=position),
@@ -163,8 +165,9 @@ def done_last(ctx: CheckContext) -> str | None:
             raise CheckFailed(f"[DONE] was sent {len(done_at)} times", ctx.evidence(exchange))
         if done_at[0] != len(data) - 1:
             after = data[done_at[0] + 1]
+            following = exchange.event_count - 1 - event_position(exchange, done_at[0])
             raise CheckFailed(
-                f"{len(data) - 1 - done_at[0]} event(s) followed [DONE], first: {after[:120]!r}",
+                f"{following} event(s) followed [DONE], first: {after[:120]!r}",
                 ctx.evidence(exchange),
             )
         if tail.strip():

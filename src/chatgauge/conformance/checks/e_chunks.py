@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._inspect import choice_chunks, schema_errors, streamed_text
@@ -43,11 +44,11 @@ def _answered_streams(
     return found
 
 
-def _nothing_judged(what: str, streams: list[ChatExchange]) -> CheckSkipped:
+def _nothing_judged(ctx: CheckContext, what: str, streams: list[ChatExchange]) -> CheckSkipped:
     labels = ", ".join(ex.case.label for ex in streams)
     return CheckSkipped(
         f"{what} in the streams {labels} (judged by groups D and E's other checks)",
-        *(CheckContext.evidence(ex) for ex in streams),
+        *(ctx.evidence(ex) for ex in streams),
     )
 
 
@@ -90,7 +91,7 @@ def chunk_schema(ctx: CheckContext) -> str | None:
                     ctx.evidence(exchange, chunk=chunk, errors=errors[:5]),
                 )
     if not judged:
-        raise _nothing_judged("no JSON chunk", streams)
+        raise _nothing_judged(ctx, "no JSON chunk", streams)
     return _note(CHUNK_PROBES, streams, f"{judged} chunks validate ({tier} tier)")
 
 
@@ -114,7 +115,7 @@ def chunk_object(ctx: CheckContext) -> str | None:
                     ctx.evidence(exchange, chunk=chunk),
                 )
     if not judged:
-        raise _nothing_judged("no JSON chunk", streams)
+        raise _nothing_judged(ctx, "no JSON chunk", streams)
     return _note(CHUNK_PROBES, streams, f"{judged} chunks judged")
 
 
@@ -145,7 +146,7 @@ def stable_identity(ctx: CheckContext) -> str | None:
                         ctx.evidence(exchange, first=first, chunk=chunk),
                     )
     if not judged:
-        raise _nothing_judged("no stream had two chunks to compare", streams)
+        raise _nothing_judged(ctx, "no stream had two chunks to compare", streams)
     return _note(CHUNK_PROBES, streams, f"{judged} chunks compared with the first")
 
 
@@ -169,7 +170,7 @@ def nonempty_id(ctx: CheckContext) -> str | None:
                     f"chunk {position} has id {value!r}", ctx.evidence(exchange, chunk=chunk)
                 )
     if not judged:
-        raise _nothing_judged("no JSON chunk", streams)
+        raise _nothing_judged(ctx, "no JSON chunk", streams)
     return _note(CHUNK_PROBES, streams, f"{judged} chunk ids judged")
 
 
@@ -207,7 +208,7 @@ def role_first(ctx: CheckContext) -> str | None:
                     ctx.evidence(exchange),
                 )
     if not judged:
-        raise _nothing_judged("no choice delta", streams)
+        raise _nothing_judged(ctx, "no choice delta", streams)
     return _note(ROLE_PROBES, streams, f"{judged} choices judged")
 
 
@@ -233,7 +234,7 @@ def role_once(ctx: CheckContext) -> str | None:
                     ctx.evidence(exchange),
                 )
     if not judged:
-        raise _nothing_judged("no choice delta", streams)
+        raise _nothing_judged(ctx, "no choice delta", streams)
     return _note(ROLE_PROBES, streams, f"{judged} choices judged")
 
 
@@ -278,7 +279,7 @@ def one_finish_reason(ctx: CheckContext) -> str | None:
                     ctx.evidence(exchange),
                 )
     if not judged:
-        raise _nothing_judged("no choice", streams)
+        raise _nothing_judged(ctx, "no choice", streams)
     return _note(FINISH_PROBES, streams, f"{judged} choices judged")
 
 
@@ -308,7 +309,7 @@ def nothing_after_finish(ctx: CheckContext) -> str | None:
                     )
                 finished = finished or reason is not None
     if not judged:
-        raise _nothing_judged("no choice finished", streams)
+        raise _nothing_judged(ctx, "no choice finished", streams)
     return _note(FINISH_PROBES, streams, f"{judged} finished choices judged")
 
 
@@ -367,7 +368,7 @@ def tool_call_deltas(ctx: CheckContext) -> str | None:
         )
     for (choice, call), state in sorted(calls.items()):
         try:
-            json.loads(state["arguments"])
+            parse_json(state["arguments"])
         except ValueError:
             raise CheckFailed(
                 f"tool call {call} of choice {choice}: arguments fragments join to invalid "
@@ -427,7 +428,7 @@ def no_unrequested_usage(ctx: CheckContext) -> str | None:
     exchange = ctx.answered("stream-no-usage")
     chunks = choice_chunks(exchange)
     if not chunks:
-        raise _nothing_judged("no JSON chunk", [exchange])
+        raise _nothing_judged(ctx, "no JSON chunk", [exchange])
     for position, chunk in enumerate(chunks):
         if chunk.get("usage") is not None:
             raise CheckFailed(
@@ -496,7 +497,7 @@ def openai_replay(ctx: CheckContext) -> str | None:
         try:
             count = replay_with_openai(exchange)
         except ReplayUnavailable as exc:
-            raise CheckSkipped(str(exc)) from None
+            raise CheckSkipped(str(exc), kind=exc.kind) from None
         except Exception as exc:  # any client exception is the finding
             raise CheckFailed(
                 f"openai client raised {type(exc).__name__}: {str(exc)[:300]}",

@@ -7,11 +7,11 @@ promises (JSON, limits, stop strings), never particular words of a model.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._models import ChatExchange
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._inspect import (
@@ -25,6 +25,7 @@ from chatgauge.conformance._results import (
     CheckFailed,
     CheckSkipped,
     Evidence,
+    SkipKind,
     Tier,
 )
 from chatgauge.conformance.checks._bodies import (
@@ -62,13 +63,20 @@ def _completed_content(ctx: CheckContext, probe: str) -> tuple[ChatExchange, str
     exchange, choice = _single_choice(ctx, probe)
     reason, content = choice.get("finish_reason"), content_of(choice)
     if reason != "stop":
+        # Cut at the run's small max_tokens: the run could not judge; any other reason is
+        # judged by B3.
         raise CheckSkipped(
             f"finish_reason is {short(reason)}; only a completed ('stop') answer must be JSON",
             ctx.evidence(exchange, finish_reason=reason),
+            kind=SkipKind.RUN if reason == "length" else SkipKind.ENDPOINT,
         )
     refusal = message_of(choice).get("refusal")
     if content is None and isinstance(refusal, str) and refusal:
-        raise CheckSkipped(f"the model refused: {short(refusal)}", ctx.evidence(exchange))
+        raise CheckSkipped(
+            f"the model refused: {short(refusal)}",
+            ctx.evidence(exchange),
+            kind=SkipKind.NOT_APPLICABLE,
+        )
     return exchange, content
 
 
@@ -80,7 +88,7 @@ def _json_object(ctx: CheckContext, exchange: ChatExchange, content: str | None)
     if content.strip().startswith(FENCE):
         raise CheckFailed(f"the JSON is wrapped in a markdown fence: {short(content)}", evidence)
     try:
-        decoded = json.loads(content)
+        decoded = parse_json(content)
     except ValueError as exc:
         raise CheckFailed(f"the content is not JSON ({exc}): {short(content)}", evidence) from None
     if not isinstance(decoded, dict):
@@ -225,7 +233,10 @@ def g5_stop_excluded(ctx: CheckContext) -> str | None:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
     if not exercised:
-        raise CheckSkipped("the unstopped answer does not contain the stop string: not exercised")
+        raise CheckSkipped(
+            "the unstopped answer does not contain the stop string: not exercised",
+            kind=SkipKind.NOT_APPLICABLE,
+        )
     return None
 
 
@@ -266,5 +277,7 @@ def g5_stop_finish(ctx: CheckContext) -> str | None:
         message, evidence = fail_details(problems)
         raise CheckFailed(message, *evidence)
     if not judged:
-        raise CheckSkipped("no answer provably ended at the stop string")
+        raise CheckSkipped(
+            "no answer provably ended at the stop string", kind=SkipKind.NOT_APPLICABLE
+        )
     return None

@@ -69,6 +69,8 @@ def _answers(ctx: CheckContext) -> list[LogprobAnswer]:
         try:
             exchange, body = answered_body(ctx, name, optional=True)
         except CheckOutcome as outcome:
+            if isinstance(outcome, CheckSkipped) and outcome.kind is SkipKind.RUN:
+                raise  # the run could not get this answer: judging the rest is partial
             first = first or outcome
             continue
         choices = choices_of(body)
@@ -169,7 +171,9 @@ def g3_logprob_tokens(ctx: CheckContext) -> str | None:
             )
     _raise(problems)
     if not judged:
-        raise CheckSkipped("empty content and no logprobs: nothing to compare")
+        raise CheckSkipped(
+            "empty content and no logprobs: nothing to compare", kind=SkipKind.NOT_APPLICABLE
+        )
     return f"judged on {', '.join(judged)}"
 
 
