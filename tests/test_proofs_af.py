@@ -19,6 +19,7 @@ from chatgauge.conformance._context import CheckContext, Settings
 from chatgauge.conformance._registry import all_checks
 from chatgauge.conformance._results import CheckResult, SkipKind, Status
 from chatgauge.conformance._runner import run_check
+from chatgauge.conformance._sending import Dispatcher, SendPolicy
 from chatgauge.conformance.checks import a_acceptance, f_errors
 from chatgauge.server import FRAMINGS
 from tests.conformance_harness import (
@@ -277,7 +278,12 @@ def test_a_check_whose_every_answer_was_a_429_judged_nothing() -> None:
         first = client.send(
             ChatCase(body={"model": "pro", "messages": [{"role": "user", "content": "Hi"}]})
         )
-        ctx = CheckContext(send_case=client.send, settings=Settings(model="pro", **SMALL))
+        # No retries: each 429 is the answer (a retry would wait out its Retry-After).
+        ctx = CheckContext(
+            send_case=client.send,
+            settings=Settings(model="pro", **SMALL),
+            dispatcher=Dispatcher(SendPolicy(max_retries=0)),
+        )
         results = [run_check(ctx, check) for check in checks]
     assert first.status == 200
     for result in results:
