@@ -21,6 +21,7 @@ from typing import Any
 
 from chatgauge._version import __version__
 from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._features import FEATURES
 from chatgauge.conformance._registry import Check
 from chatgauge.conformance._results import (
     CheckOutcome,
@@ -32,7 +33,9 @@ from chatgauge.conformance._results import (
 )
 from chatgauge.results.conformance import (
     INTERNAL_ERROR_PREFIX,
+    Capability,
     ConformanceRun,
+    Contract,
     RunSettings,
     RunStatus,
     ToolInfo,
@@ -54,6 +57,7 @@ def new_run(
     settings: RunSettings,
     planned: Sequence[str],
     started_at: str | None = None,
+    contract: Contract | None = None,
 ) -> ConformanceRun:
     """A run about to start: its header, no results yet, so ``interrupted``."""
     return ConformanceRun(
@@ -64,7 +68,21 @@ def new_run(
         settings=settings,
         status=RunStatus.INTERRUPTED,
         planned=tuple(planned),
+        contract=contract or Contract(),
     ).with_results(())
+
+
+def capability_table(ctx: CheckContext) -> dict[str, Capability]:
+    """Every feature's capability so far: those not classified (yet) are ``not_probed``."""
+    found = ctx.capabilities
+    return {
+        feature: found.get(feature)
+        or Capability(
+            evidence="not probed in this run (not selected)",
+            required=feature not in ctx.contract.optional,
+        )
+        for feature in FEATURES
+    }
 
 
 def stopped_result(check: Check, reason: str) -> CheckResult:
@@ -145,7 +163,11 @@ def run_checks(
         max_total_tokens=ctx.budget.max_tokens,
     )
     run = new_run(
-        endpoint=endpoint, model=ctx.model, settings=recorded, planned=[c.id for c in checks]
+        endpoint=endpoint,
+        model=ctx.model,
+        settings=recorded,
+        planned=[c.id for c in checks],
+        contract=ctx.contract,
     )
     results: list[CheckResult] = []
     t0 = time.perf_counter()
@@ -161,10 +183,19 @@ def run_checks(
             tokens_used=ctx.budget.tokens_used,
             duration_s=round(time.perf_counter() - t0, 3),
             stop_reason=ctx.stop_reason,
+            capabilities=capability_table(ctx),
         )
         if on_result is not None:
             on_result(run, result)
     return run
 
 
-__all__ = ["OnResult", "new_run", "now_text", "run_check", "run_checks", "stopped_result"]
+__all__ = [
+    "OnResult",
+    "capability_table",
+    "new_run",
+    "now_text",
+    "run_check",
+    "run_checks",
+    "stopped_result",
+]
