@@ -24,6 +24,8 @@ from chatgauge._options import Option, OptionTable, show_value
 from chatgauge._secret import Secret
 from chatgauge.conformance._budget import DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_TOKENS
 from chatgauge.conformance._context import DEFAULT_EXAMPLES
+from chatgauge.conformance._contract import DEFAULT_PROFILE, profile_name
+from chatgauge.conformance._features import FEATURES
 from chatgauge.conformance._sending import (
     CONSECUTIVE_TIMEOUTS,
     DEFAULT_MAX_RETRIES,
@@ -92,6 +94,33 @@ CONFORMANCE_OPTIONS: Final = OptionTable(
             default=False,
             kind="flag",
             config="check.strict",
+        ),
+        Option(
+            "profile",
+            "the contract: openai (a drop-in replacement, every feature required) or basic "
+            "(chat, streaming, temperature, max_tokens, usage, json_object required; every "
+            "other feature optional)",
+            default=DEFAULT_PROFILE,
+            parse=profile_name,
+            metavar="NAME",
+            config="check.profile",
+        ),
+        Option(
+            "require",
+            f"features the endpoint must offer, on top of the profile ({', '.join(FEATURES)})",
+            default=(),
+            kind="list",
+            metavar="FEATURES",
+            config="check.require",
+        ),
+        Option(
+            "optional",
+            "features the endpoint may leave out: refused cleanly is neutral, ignored a "
+            "warning, broken a failure",
+            default=(),
+            kind="list",
+            metavar="FEATURES",
+            config="check.optional",
         ),
         Option(
             "select",

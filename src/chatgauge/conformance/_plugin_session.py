@@ -94,6 +94,8 @@ class PluginSession:
                 dispatcher=self.dispatcher,
                 secret=self.settings.secret,
                 checkpoint=self.guard.check,
+                contract=self.settings.contract(),
+                get=client.get,
             )
             run_preflight(
                 context,
