@@ -21,6 +21,7 @@ from chatgauge.conformance._results import (
     CheckSkipped,
     CheckWarning,
     Severity,
+    SkipKind,
     Tier,
 )
 
