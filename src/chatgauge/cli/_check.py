@@ -48,6 +48,7 @@ from chatgauge.conformance._session import (
 )
 from chatgauge.conformance._settings import ConformanceSettings
 from chatgauge.results import safe_text, terminal_text
+from chatgauge.results._capability_rows import capability_lines, capability_rows
 from chatgauge.results._conformance_text import (
     counts_text,
     coverage_text,
@@ -210,11 +211,27 @@ class _Progress:
         print(line, flush=True)
 
 
+def _print_capabilities(run: ConformanceRun, secret: Secret | None) -> None:
+    """The capability table, then the features that fail the contract or only warn."""
+    lines = capability_lines(run)
+    if not lines:
+        return
+    print()
+    for line in lines:
+        print(shown(line, secret) if line.startswith("  ") else line)
+    rows = capability_rows(run)
+    for verdict, what in ((Status.FAILED, "failing the contract"), (Status.WARNING, "warnings")):
+        named = [row.feature for row in rows if row.verdict is verdict]
+        if named:
+            print(f"features {what}: {', '.join(named)}")
+
+
 def _finish(run: ConformanceRun, settings: ConformanceSettings) -> int:
     """Print the summary (status, coverage, cost, what was not judged) and return the exit
     code of the run's status."""
     secret = settings.secret
     retried = f" ({run.retries} retries after 429/503)" if run.retries else ""
+    _print_capabilities(run, secret)
     print(
         f"\n{run.status.value.upper()}: {counts_text(run)} | {run.requests_sent} requests"
         f"{retried}, {run.tokens_used} tokens, {run.duration_s:.1f} s"

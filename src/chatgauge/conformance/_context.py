@@ -15,7 +15,7 @@ from chatgauge._secret import Secret
 from chatgauge.conformance._boundary import safe_exchange
 from chatgauge.conformance._budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted
 from chatgauge.conformance._contract import make_contract
-from chatgauge.conformance._features import FEATURES, Found, features_of_body
+from chatgauge.conformance._features import CHECK_FEATURES, FEATURES, Found, features_of_body
 from chatgauge.conformance._inspect import (
     body_excerpt,
     excerpt,
@@ -187,14 +187,22 @@ class CheckContext:
     def not_judged(self, body: object) -> str | None:
         """Why a request with ``body`` is not judged (``None``: it is): it uses an optional
         feature of the contract that the endpoint refuses or ignores."""
-        for feature in sorted(features_of_body(body)):
+        return self._unhonoured(features_of_body(body), "it uses")
+
+    def check_not_judged(self, check_id: str) -> str | None:
+        """Why the check ``check_id`` is not judged at all (``None``: it is): its whole rule
+        is about an optional feature the endpoint refuses or ignores (``CHECK_FEATURES``)."""
+        return self._unhonoured(CHECK_FEATURES.get(check_id, frozenset()), "its rule is about")
+
+    def _unhonoured(self, features: Collection[str], what: str) -> str | None:
+        for feature in sorted(features):
             if feature not in self.contract.optional:
                 continue
             state = self.classified(feature).status
             if state in NOT_HONOURED:
                 does = "refuses" if state is FeatureState.UNSUPPORTED else "ignores"
                 return (
-                    f"not judged: it uses {feature}, which the contract leaves optional and "
+                    f"not judged: {what} {feature}, which the contract leaves optional and "
                     f"the endpoint {does} (capability {state.value})"
                 )
         return None

@@ -10,6 +10,7 @@ the environment variable that ``api-key-env`` names.
 
 from __future__ import annotations
 
+import argparse
 from typing import Final
 
 from chatgauge._argtypes import (
@@ -43,6 +44,14 @@ def _seconds(value: float) -> str:
 
 def _size(value: int) -> str:
     return format_size(value).replace(" ", "")
+
+
+def profile(text: str) -> str:
+    """A contract profile name; ``argparse.ArgumentTypeError`` naming the valid ones."""
+    try:
+        return profile_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def env_name(text: str) -> str:
@@ -101,7 +110,7 @@ CONFORMANCE_OPTIONS: Final = OptionTable(
             "(chat, streaming, temperature, max_tokens, usage, json_object required; every "
             "other feature optional)",
             default=DEFAULT_PROFILE,
-            parse=profile_name,
+            parse=profile,
             metavar="NAME",
             config="check.profile",
         ),

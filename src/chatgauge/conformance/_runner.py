@@ -2,13 +2,14 @@
 
 The runner owns the verdict rules that hold for every check: a tier-I check never fails
 (its deviation is a warning), and a bug inside a check is reported as an internal error
-(a skip with the reason), never as a verdict against the endpoint. A run lists the checks
-it plans to judge (the selected checks: the run's contract); until each has a result its
-status is ``interrupted``. Once the run has stopped sending (its deadline passed, or the
-endpoint stopped answering), the checks not yet run are recorded as skipped for that
-reason without being run, so the run ends ``incomplete`` at once. Between two checks the
-context's checkpoint runs (the interrupt guard: Ctrl-C stops the run there even when the
-``KeyboardInterrupt`` was lost).
+(a skip with the reason), never as a verdict against the endpoint. A check whose whole rule
+is about an optional feature the endpoint does not honour is not run (the contract's gate).
+A run lists the checks it plans to judge (the selected checks: the run's contract); until
+each has a result its status is ``interrupted``. Once the run has stopped sending (its
+deadline passed, or the endpoint stopped answering), the checks not yet run are recorded
+as skipped for that reason without being run, so the run ends ``incomplete`` at once.
+Between two checks the context's checkpoint runs (the interrupt guard: Ctrl-C stops the
+run there even when the ``KeyboardInterrupt`` was lost).
 """
 
 from __future__ import annotations
@@ -97,6 +98,9 @@ def run_check(ctx: CheckContext, check: Check) -> CheckResult:
     evidence: tuple[Any, ...] = ()
     skip_kind: SkipKind | None = None
     try:
+        gated = ctx.check_not_judged(check.id)
+        if gated is not None:
+            raise CheckSkipped(gated, kind=SkipKind.CAPABILITY)
         note = check.func(ctx)
         status, message = Status.PASSED, note or "the rule holds"
     except CheckSkipped as outcome:
