@@ -71,7 +71,16 @@ CONFORMANCE_OPTIONS: Final = OptionTable(
             env="OPENAI_BASE_URL",
             config="base-url",
         ),
-        Option("model", "model name to send requests to", metavar="NAME", config="model"),
+        Option(
+            "model",
+            "model name to send requests to; repeatable (--model pro --model fast): each "
+            "model is checked, with a verdict per model and overall. Without one, the only "
+            "model the endpoint lists at /models is used",
+            default=(),
+            kind="list",
+            metavar="NAME",
+            config="model",
+        ),
         Option(
             "api_key",
             "API key (prefer the environment variable: arguments are visible to other "

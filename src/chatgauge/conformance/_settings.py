@@ -79,7 +79,8 @@ class ConformanceSettings:
 
     The contract (``_contract.py``): ``profile`` is ``openai`` (every feature required) or
     ``basic``; ``require`` and ``optional`` name features moved to either side (a tuple or
-    a comma-separated string).
+    a comma-separated string). ``models`` names several models to check one after the
+    other (``chatgauge check`` does; one session checks ``model``).
     """
 
     base_url: str | None = None
@@ -108,6 +109,7 @@ class ConformanceSettings:
     profile: str = DEFAULT_PROFILE
     require: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__, once, before anyone reads them. A
@@ -129,9 +131,26 @@ class ConformanceSettings:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> ConformanceSettings:
-        """Settings from resolved option values by name (extra names are ignored)."""
+        """Settings from resolved option values by name (extra names are ignored).
+
+        ``model`` may be a list of names (the option is repeatable): the first becomes
+        ``model``, all of them ``models``.
+        """
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in values.items() if k in names})
+        kept = {k: v for k, v in values.items() if k in names}
+        model = kept.get("model")
+        if isinstance(model, (list, tuple)):
+            listed = tuple(dict.fromkeys(str(m) for m in model))
+            kept["model"] = listed[0] if listed else None
+            kept["models"] = listed
+        return cls(**kept)
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        """Every model to check: ``models``, else ``model`` (empty: none given)."""
+        if self.models:
+            return self.models
+        return (self.model,) if self.model else ()
 
     def client_config(self) -> ClientConfig:
         """The endpoint's client configuration; :class:`ConfigurationError` when the base
