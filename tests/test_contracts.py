@@ -73,7 +73,7 @@ def test_optional_three_features_pass_with_three_warnings(
     assert run["status"] == "passed"
     warned = [c["id"] for c in run["checks"] if c["status"] == "warning"]
     assert warned == ["H1-tools", "H2-logprobs", "H3-json-schema"], warned
-    assert "features warnings: tools, logprobs, json_schema" in done.stdout
+    assert "features with warnings: tools, logprobs, json_schema" in done.stdout
     # The checks about the ignored features are not judged, and say why.
     skipped = {c["id"]: c for c in run["checks"] if c["status"] == "skipped"}
     for check_id in ("B4-tool-calls", "E5-tool-call-deltas", "G2-json-schema", "G3-logprob-tokens"):
@@ -136,7 +136,7 @@ def test_profile_basic_passes_the_basic_surface_and_reports_what_it_lacks(
     assert states["json_object"] == "supported"
     lacking = {f for f, s in states.items() if s == "unsupported"}
     assert lacking == set(FEATURES) - {"json_object", "auth"}
-    assert "capabilities (contract: profile basic):" in basic.stdout
+    assert "capabilities (contract: profile basic; 1 required, 12 optional):" in basic.stdout
 
 
 def test_require_moves_a_feature_back_into_the_contract(tmp_path: Path, refusing_url: str) -> None:

@@ -276,9 +276,13 @@ def _print_capabilities(run: ConformanceRun, secret: Secret | None) -> None:
         return
     print()
     for line in lines:
-        print(shown(line, secret) if line.startswith("  ") else line)
+        # Aligned columns: mask and neutralise, but keep the spacing.
+        print(terminal_text(safe_text(line, secret)))
     rows = capability_rows(run)
-    for verdict, what in ((Status.FAILED, "failing the contract"), (Status.WARNING, "warnings")):
+    for verdict, what in (
+        (Status.FAILED, "failing the contract"),
+        (Status.WARNING, "with warnings"),
+    ):
         named = [row.feature for row in rows if row.verdict is verdict]
         if named:
             print(f"features {what}: {', '.join(named)}")

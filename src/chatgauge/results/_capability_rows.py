@@ -60,7 +60,7 @@ def capability_rows(run: ConformanceRun) -> list[CapabilityRow]:
                 required=capability.required,
                 verdict=verdict,
                 check_id=check_id,
-                evidence=clip(capability.evidence, EVIDENCE_CHARS),
+                evidence=clip(" ".join(capability.evidence.split()), EVIDENCE_CHARS),
             )
         )
     return rows
@@ -72,7 +72,11 @@ def capability_lines(run: ConformanceRun) -> list[str]:
     if not rows:
         return []
     width = max(len(row.feature) for row in rows)
-    lines = [f"capabilities (contract: profile {run.contract.profile}):"]
+    contract = run.contract
+    lines = [
+        f"capabilities (contract: profile {contract.profile}; {len(contract.required)} "
+        f"required, {len(contract.optional)} optional):"
+    ]
     for row in rows:
         verdict = row.verdict.value if row.verdict is not None else "-"
         lines.append(
