@@ -8,9 +8,11 @@ The endpoints are the real reference server on loopback (``ServerConfig.features
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from chatgauge.conformance._contract import make_contract
 from chatgauge.conformance._features import FEATURES, features_of_body
 from chatgauge.server import ServerConfig, background_server
 from tests.check_support import check, check_env, document
+
+pytest_plugins = ["pytester"]
 
 THREE = ("tools", "logprobs", "json_schema")
 FAST = ("--examples", "3", "--derandomize")
@@ -210,3 +214,29 @@ def test_profiles_and_adjustments() -> None:
 )
 def test_features_of_a_request_body(body: object, features: set[str]) -> None:
     assert features_of_body(body) == features
+
+
+def test_the_plugin_takes_the_contract_options(
+    pytester: pytest.Pytester, ignoring_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in check_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    installed = any(
+        ep.value == "chatgauge.conformance.plugin" for ep in entry_points(group="pytest11")
+    )
+    suite = (
+        *([] if installed else ["-p", "chatgauge.conformance.plugin"]), "-p", "no:cacheprovider",
+        "--pyargs", "chatgauge.conformance.suite",
+        f"--chatgauge-base-url={ignoring_url}", "--chatgauge-model=pro",
+        "--chatgauge-select=H1,H2,H3,B4", "--chatgauge-report-dir=out",
+    )  # fmt: skip
+    strict = pytester.runpytest_subprocess(*suite)
+    assert strict.ret == 1, strict.stdout.str()
+    lenient = pytester.runpytest_subprocess(
+        *suite, "--chatgauge-optional=tools,logprobs,json_schema"
+    )
+    assert lenient.ret == 0, lenient.stdout.str()
+    run = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    assert set(run["contract"]["optional"]) == set(THREE)
+    assert {f: _capabilities(run)[f] for f in THREE} == dict.fromkeys(THREE, "ignored")
