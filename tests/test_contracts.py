@@ -18,10 +18,14 @@ from typing import Any
 
 import pytest
 
+from chatgauge.conformance._context import CheckContext, Settings
 from chatgauge.conformance._contract import make_contract
 from chatgauge.conformance._features import FEATURES, features_of_body
+from chatgauge.conformance._registry import all_checks
+from chatgauge.conformance._runner import run_check
 from chatgauge.server import ServerConfig, background_server
 from tests.check_support import check, check_env, document
+from tests.conformance_harness import endpoint
 
 pytest_plugins = ["pytester"]
 
@@ -240,3 +244,16 @@ def test_the_plugin_takes_the_contract_options(
     run = json.loads((pytester.path / "out" / "conformance.json").read_text())
     assert set(run["contract"]["optional"]) == set(THREE)
     assert {f: _capabilities(run)[f] for f in THREE} == dict.fromkeys(THREE, "ignored")
+
+
+@pytest.mark.parametrize(("strict", "expected"), [(False, "warning"), (True, "failed")])
+def test_accepting_what_only_the_prose_forbids_is_a_warning_unless_strict(
+    strict: bool, expected: str
+) -> None:
+    (malformed,) = [c for c in all_checks() if c.id == "A2-malformed-request-rejected"]
+    # An endpoint that never heard of logprobs accepts top_logprobs without logprobs.
+    with endpoint(features={"logprobs": "ignored"}) as (_, client):
+        ctx = CheckContext(send_case=client.send, settings=Settings(model="pro", strict=strict))
+        result = run_check(ctx, malformed)
+    assert result.status.value == expected, result.message
+    assert "top_logprobs without logprobs" in result.message
