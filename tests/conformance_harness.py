@@ -28,8 +28,9 @@ API_KEY = "sk-chatgauge-proof-key"
 class Proof:
     """How to prove a check: the fault that must fail it, and the setup both runs need.
 
-    ``fault`` names a reference-endpoint fault, or ``framing:NAME[+NAME]`` for valid but
-    unusual framing variants (the proofs of tier-I checks, which only ever warn).
+    ``fault`` names a reference-endpoint fault, ``framing:NAME[+NAME]`` for valid but
+    unusual framing variants (the proofs of tier-I checks, which only ever warn), or
+    ``feature:NAME=STATE`` for a capability state the endpoint plays (the H checks).
 
     ``server`` holds extra ``ServerConfig`` fields, ``settings`` extra ``Settings`` fields;
     ``expect_faulty`` is the verdict with the fault on (``warning`` for tier I checks).
@@ -60,6 +61,12 @@ def run_single(check_id: str, faults: frozenset[str], proof: Proof) -> CheckResu
     """Run the check ``check_id`` alone against a fresh endpoint."""
     (check,) = [c for c in all_checks() if c.id == check_id]
     server = dict(proof.server)
+    features = {f for f in faults if f.startswith("feature:")}
+    if features:
+        server["features"] = dict(
+            f.removeprefix("feature:").split("=", 1) for f in sorted(features)
+        )
+        faults = faults - features
     framings = {f for f in faults if f.startswith("framing:")}
     if framings:
         names = {n for f in framings for n in f.removeprefix("framing:").split("+")}
@@ -67,7 +74,7 @@ def run_single(check_id: str, faults: frozenset[str], proof: Proof) -> CheckResu
         faults = faults - framings
     with endpoint(faults, **server) as (_, client):
         settings = Settings(model="pro", **proof.settings)
-        ctx = CheckContext(send_case=client.send, settings=settings)
+        ctx = CheckContext(send_case=client.send, settings=settings, get=client.get)
         return run_check(ctx, check)
 
 

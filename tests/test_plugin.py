@@ -198,7 +198,7 @@ def test_markers_select_groups_and_tiers(pytester: pytest.Pytester, no_endpoint_
 
 
 def test_ignore_and_unknown_patterns(pytester: pytest.Pytester, no_endpoint_env: None) -> None:
-    ignored = _run(pytester, *SUITE, "--collect-only", "-q", "--chatgauge-ignore=A,B,C,E,F,G")
+    ignored = _run(pytester, *SUITE, "--collect-only", "-q", "--chatgauge-ignore=A,B,C,E,F,G,H")
     unknown = _run(pytester, *SUITE, "--collect-only", "-q", "--chatgauge-select=Z9-nothing")
 
     assert _collected(ignored) == _group_ids("D")

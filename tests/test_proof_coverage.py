@@ -8,6 +8,7 @@ import pkgutil
 import tests
 from chatgauge.conformance._registry import all_checks
 from chatgauge.server import FAULTS, FRAMINGS
+from chatgauge.server._features import FEATURE_STATES
 
 
 def _declared_proofs() -> dict[str, object]:
@@ -31,5 +32,8 @@ def test_every_proof_names_a_registered_check_and_a_real_fault() -> None:
         fault: str = proof.fault  # type: ignore[attr-defined]
         if fault.startswith("framing:"):
             assert set(fault.removeprefix("framing:").split("+")) <= set(FRAMINGS)
+        elif fault.startswith("feature:"):
+            name, _, state = fault.removeprefix("feature:").partition("=")
+            assert state in FEATURE_STATES[name], f"{check_id}: {fault!r} cannot be played"
         else:
             assert fault in FAULTS, f"{check_id}: unknown fault {fault!r}"

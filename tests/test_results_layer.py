@@ -26,10 +26,13 @@ from chatgauge.results._codec import json_schema
 from chatgauge.results._files import document_bytes, known_kinds
 from chatgauge.results._schemas import derived_schema, schema_text, shipped_schema_text
 from chatgauge.results.conformance import (
+    Capability,
     CheckResult,
     ConformanceRun,
+    Contract,
     Coverage,
     Evidence,
+    FeatureState,
     RunSettings,
     RunStatus,
     Severity,
@@ -63,7 +66,7 @@ check_results = st.builds(
     CheckResult,
     id=text,
     title=text,
-    group=st.sampled_from("ABCDEFG"),
+    group=st.sampled_from("ABCDEFGH"),
     tier=st.sampled_from(Tier),
     severity=st.sampled_from(Severity),
     status=st.sampled_from(Status),
@@ -93,6 +96,19 @@ coverages = st.builds(
     not_run=st.lists(text, max_size=3).map(tuple),
 )
 tools = st.builds(ToolInfo, name=text, version=text)
+capabilities = st.builds(
+    Capability,
+    status=st.sampled_from(FeatureState),
+    evidence=text,
+    required=st.booleans(),
+    probe=text,
+)
+contracts = st.builds(
+    Contract,
+    profile=st.sampled_from(["openai", "basic"]),
+    required=st.lists(text, max_size=3).map(tuple),
+    optional=st.lists(text, max_size=3).map(tuple),
+)
 runs = st.builds(
     ConformanceRun,
     endpoint=text,
@@ -110,6 +126,8 @@ runs = st.builds(
     requests_sent=st.integers(0, 10**6),
     tokens_used=st.integers(0, 10**9),
     internal_errors=st.lists(text, max_size=2).map(tuple),
+    contract=contracts,
+    capabilities=st.dictionaries(text, capabilities, max_size=3),
 )
 
 
@@ -121,6 +139,8 @@ VALUES: dict[type[JsonRecord], st.SearchStrategy[Any]] = {
     SkipRecord: skip_records,
     Coverage: coverages,
     ConformanceRun: runs,
+    Capability: capabilities,
+    Contract: contracts,
 }
 
 

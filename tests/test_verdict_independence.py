@@ -45,7 +45,7 @@ def _settings() -> Settings:
 
 def _in_one_run(base_url: str, checks: list[Check]) -> Verdicts:
     with ChatClient(ClientConfig(base_url=base_url)) as client:
-        ctx = CheckContext(send_case=client.send, settings=_settings())
+        ctx = CheckContext(send_case=client.send, settings=_settings(), get=client.get)
         results = [run_check(ctx, check) for check in checks]
     return {r.id: (r.status.value, r.message) for r in results}
 

@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,6 +40,7 @@ from chatgauge._secret import Secret
 from chatgauge.cli._errors import UsageError
 from chatgauge.cli._help import CHECK_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.conformance._formatting import check_table
+from chatgauge.conformance._model_choice import choose_models
 from chatgauge.conformance._options import CONFORMANCE_OPTIONS
 from chatgauge.conformance._registry import all_checks
 from chatgauge.conformance._session import (
@@ -47,12 +49,20 @@ from chatgauge.conformance._session import (
     ReportWriteError,
 )
 from chatgauge.conformance._settings import ConformanceSettings
-from chatgauge.results import safe_text, terminal_text
+from chatgauge.reports._matrix import build_matrix, render_matrix_html
+from chatgauge.results import safe_text, terminal_text, write_atomic
+from chatgauge.results._capability_rows import capability_lines, capability_rows
 from chatgauge.results._conformance_text import (
     counts_text,
     coverage_text,
     status_meaning,
     unjudged_lines,
+)
+from chatgauge.results._model_rows import (
+    MODELS_PAGE,
+    model_directories,
+    models_capability_lines,
+    overall_status,
 )
 from chatgauge.results.conformance import (
     HTML_NAME,
@@ -157,8 +167,27 @@ def run(args: argparse.Namespace) -> int:
 def check_endpoint(settings: ConformanceSettings) -> int:
     """Run the checks with progress on stdout, print the summary; returns the exit code.
 
-    The conformance step of ``chatgauge demo`` runs through here too.
+    With several models each is checked in turn (reports in a directory per model, and
+    ``models.html`` with the models side by side); the exit code is the worst model's.
+    Without a model, the endpoint's only listed model is used. The conformance step of
+    ``chatgauge demo`` runs through here too.
     """
+    try:
+        models = choose_models(settings, on_notice=_say)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    if len(models) == 1:
+        single = replace(settings, model=models[0], models=())
+        return _finish(_run_model(single), single)
+    return _check_models(settings, models)
+
+
+def _say(text: str) -> None:
+    print(f"chatgauge check: {terminal_text(text)}", flush=True)
+
+
+def _run_model(settings: ConformanceSettings) -> ConformanceRun:
+    """One model's run, with progress lines; a bad setting is a :class:`UsageError`."""
     try:
         with ConformanceSession(settings, runner="cli") as session:
             session.preflight(on_notice=_warn)
@@ -169,7 +198,7 @@ def check_endpoint(settings: ConformanceSettings) -> int:
                 flush=True,
             )
             try:
-                result = session.run(on_result=progress.show, on_notice=_warn)
+                return session.run(on_result=progress.show, on_notice=_warn)
             except KeyboardInterrupt:
                 done = len(session.latest_run.checks)
                 where = f"; partial reports in {settings.report_dir}" if settings.report_dir else ""
@@ -181,7 +210,37 @@ def check_endpoint(settings: ConformanceSettings) -> int:
                 raise
     except (ConfigurationError, ReportWriteError) as exc:
         raise UsageError(str(exc)) from None
-    return _finish(result, settings)
+
+
+def _check_models(settings: ConformanceSettings, models: tuple[str, ...]) -> int:
+    """Check every model in turn; print them side by side and the overall verdict."""
+    runs: list[tuple[str, ConformanceRun]] = []
+    directories = model_directories(models)
+    for number, model in enumerate(models, start=1):
+        print(f"\n=== model {model} ({number} of {len(models)}) ===", flush=True)
+        directory = settings.report_dir / directories[model] if settings.report_dir else None
+        one = replace(settings, model=model, models=(), report_dir=directory)
+        run = _run_model(one)
+        _finish(run, one)
+        runs.append((model, run))
+    overall = overall_status([run.status for _, run in runs])
+    print(f"\nmodels ({len(runs)}):")
+    width = max(len(model) for model in models)
+    for model, run in runs:
+        print(
+            f"  {terminal_text(model):<{width}}  {run.status.value.upper():<11}  {counts_text(run)}"
+        )
+    for line in models_capability_lines(runs):
+        print(line)
+    if settings.report_dir is not None:
+        page = settings.report_dir / MODELS_PAGE
+        try:
+            write_atomic(page, render_matrix_html(build_matrix(runs)).encode())
+        except OSError as exc:
+            raise UsageError(f"cannot write {page}: {exc.strerror or exc}") from None
+        print(f"models side by side: {page}")
+    print(f"OVERALL: {overall.value.upper()} ({len(runs)} models)")
+    return EXIT_CODES[overall]
 
 
 def _warn(text: str) -> None:
@@ -210,11 +269,31 @@ class _Progress:
         print(line, flush=True)
 
 
+def _print_capabilities(run: ConformanceRun, secret: Secret | None) -> None:
+    """The capability table, then the features that fail the contract or only warn."""
+    lines = capability_lines(run)
+    if not lines:
+        return
+    print()
+    for line in lines:
+        # Aligned columns: mask and neutralise, but keep the spacing.
+        print(terminal_text(safe_text(line, secret)))
+    rows = capability_rows(run)
+    for verdict, what in (
+        (Status.FAILED, "failing the contract"),
+        (Status.WARNING, "with warnings"),
+    ):
+        named = [row.feature for row in rows if row.verdict is verdict]
+        if named:
+            print(f"features {what}: {', '.join(named)}")
+
+
 def _finish(run: ConformanceRun, settings: ConformanceSettings) -> int:
     """Print the summary (status, coverage, cost, what was not judged) and return the exit
     code of the run's status."""
     secret = settings.secret
     retried = f" ({run.retries} retries after 429/503)" if run.retries else ""
+    _print_capabilities(run, secret)
     print(
         f"\n{run.status.value.upper()}: {counts_text(run)} | {run.requests_sent} requests"
         f"{retried}, {run.tokens_used} tokens, {run.duration_s:.1f} s"

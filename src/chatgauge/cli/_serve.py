@@ -13,6 +13,7 @@ from chatgauge._secret import Secret
 from chatgauge.cli._errors import UsageError
 from chatgauge.cli._help import SERVE_EXIT_CODES, HelpFormatter, exit_codes
 from chatgauge.server import FAULTS, FRAMINGS, ServerConfig, ServerStartError, run_server
+from chatgauge.server._features import BASIC_PROFILE, FEATURE_STATES, parse_feature
 from chatgauge.server._runner import is_loopback
 
 API_KEY_ENV: Final = "CHATGAUGE_SERVE_API_KEY"
@@ -83,7 +84,26 @@ def register(subparsers: Any) -> None:
         help="use a valid but unusual SSE framing (repeatable; see --list-faults)",
     )
     parser.add_argument(
-        "--list-faults", action="store_true", help="list fault and framing names, then exit"
+        "--feature",
+        action="append",
+        dest="features",
+        default=[],
+        metavar="NAME=STATE",
+        help="play a capability state for a feature: supported, unsupported (refused "
+        "cleanly), ignored (accepted, no effect) or broken (repeatable; see --list-faults)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("openai", "basic"),
+        default="openai",
+        help="openai: every feature supported (default); basic: only chat, streaming, "
+        "temperature, max_tokens, usage and json_object; every other feature refused "
+        "cleanly (--feature overrides)",
+    )
+    parser.add_argument(
+        "--list-faults",
+        action="store_true",
+        help="list fault, framing and feature names, then exit",
     )
     parser.set_defaults(handler=run)
 
@@ -130,6 +150,13 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     """The server configuration from the flags; bad values raise :class:`UsageError`."""
     _check_flags(args)
     key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV)
+    features = dict(BASIC_PROFILE) if args.profile == "basic" else {}
+    for text in args.features:
+        try:
+            name, state = parse_feature(text)
+        except ValueError as exc:
+            raise UsageError(f"--feature: {exc}") from None
+        features[name] = state
     try:
         return ServerConfig(
             host=args.host,
@@ -143,6 +170,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             timing_log=args.timing_log,
             faults=frozenset(args.faults),
             framings=frozenset(args.framings),
+            features=features,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -156,3 +184,6 @@ def _list_catalogues() -> None:
     print("framings (valid but unusual):")
     for name, description in FRAMINGS.items():
         print(f"  {name:<{width}}  {description}")
+    print("features (--feature NAME=STATE) and the states each can play:")
+    for name, states in FEATURE_STATES.items():
+        print(f"  {name:<{width}}  {', '.join(sorted(states))}")

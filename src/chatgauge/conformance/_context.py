@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from chatgauge._models import ChatCase, ChatExchange
 from chatgauge._secret import Secret
 from chatgauge.conformance._boundary import safe_exchange
 from chatgauge.conformance._budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted
+from chatgauge.conformance._contract import make_contract
+from chatgauge.conformance._features import CHECK_FEATURES, FEATURES, Found, features_of_body
 from chatgauge.conformance._inspect import (
     body_excerpt,
     excerpt,
@@ -29,8 +31,14 @@ from chatgauge.conformance._results import (
 )
 from chatgauge.conformance._sending import Dispatcher
 from chatgauge.results import safe_text
+from chatgauge.results.conformance import Capability, Contract, FeatureState
 
 Sender = Callable[[ChatCase], ChatExchange]
+Getter = Callable[[str], ChatExchange]
+"""GET ``{base_url}{path}`` (``ChatClient.get``): how the models endpoint is probed."""
+
+NOT_HONOURED: Final = frozenset({FeatureState.UNSUPPORTED, FeatureState.IGNORED})
+"""The states of an optional feature whose checks and requests are not judged."""
 
 DEFAULT_EXAMPLES = 12
 
@@ -52,6 +60,7 @@ class Settings:
     examples: int = DEFAULT_EXAMPLES
     derandomize: bool = False
     seed: int = 7
+    send_seed: bool = True
 
 
 @dataclass
@@ -62,6 +71,11 @@ class CheckContext:
     see ``_sending.py``); ``secret`` is the API key, masked in every exchange as it arrives
     (``_boundary.py``) and in evidence; ``checkpoint`` is called before every request (the
     run's interrupt guard: it raises ``KeyboardInterrupt`` once Ctrl-C was pressed).
+
+    ``contract`` says which features the endpoint must offer: a probe or request that uses
+    an optional feature the endpoint does not honour (unsupported or ignored, classified on
+    first need by ``_capabilities.py``) is not sent, and the check says why (a skip of kind
+    ``capability``). ``get`` reads the models endpoint (``None``: not probed).
     """
 
     send_case: Sender
@@ -71,7 +85,10 @@ class CheckContext:
     dispatcher: Dispatcher = field(default_factory=Dispatcher)
     secret: Secret | None = None
     checkpoint: Callable[[], None] | None = None
+    contract: Contract = field(default_factory=make_contract)
+    get: Getter | None = None
     _cache: dict[str, ChatExchange] = field(default_factory=dict)
+    _found: dict[str, Found] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -111,12 +128,90 @@ class CheckContext:
             attempt += 1
 
     def probe(self, name: str) -> ChatExchange:
-        """The exchange of the named probe, sent on first use and cached."""
+        """The exchange of the named probe, sent on first use and cached.
+
+        A probe that uses an optional feature the endpoint does not honour is not judged:
+        :class:`CheckSkipped` of kind ``capability`` says which feature and why.
+        """
+        from chatgauge.conformance._probes import PROBES
+
+        if name in self._cache:
+            self.gate(self._cache[name].case.body)
+            return self._cache[name]
+        case = PROBES[name](self)
+        self.gate(case.body)
+        self._cache[name] = self.send(case)
+        return self._cache[name]
+
+    def raw_probe(self, name: str) -> ChatExchange:
+        """The named probe's exchange without the contract's gate (to classify a feature)."""
         from chatgauge.conformance._probes import PROBES
 
         if name not in self._cache:
             self._cache[name] = self.send(PROBES[name](self))
         return self._cache[name]
+
+    def classified(self, feature: str) -> Found:
+        """What the endpoint does with ``feature``, classified on first use and kept."""
+        from chatgauge.conformance._capabilities import classify
+
+        if feature not in self._found:
+            self._found[feature] = classify(self, feature)
+        return self._found[feature]
+
+    def capability(self, feature: str) -> Capability:
+        """:meth:`classified` as the record a report shows (with the contract's say)."""
+        found = self.classified(feature)
+        return Capability(
+            status=found.status,
+            evidence=found.evidence,
+            required=feature not in self.contract.optional,
+            probe=found.probe,
+        )
+
+    @property
+    def capabilities(self) -> dict[str, Capability]:
+        """The features classified so far, in the order of ``FEATURES``."""
+        return {f: self.capability(f) for f in FEATURES if f in self._found}
+
+    def keep(self, name: str, exchange: ChatExchange) -> ChatExchange:
+        """Keep an exchange sent outside :meth:`probe` under ``name`` (for evidence)."""
+        self.exchanges.append(exchange)
+        self._cache.setdefault(name, exchange)
+        return exchange
+
+    def cached(self, name: str) -> ChatExchange | None:
+        """The exchange of a probe already sent (``None``: not sent)."""
+        return self._cache.get(name)
+
+    def not_judged(self, body: object) -> str | None:
+        """Why a request with ``body`` is not judged (``None``: it is): it uses an optional
+        feature of the contract that the endpoint refuses or ignores."""
+        return self._unhonoured(features_of_body(body), "it uses")
+
+    def check_not_judged(self, check_id: str) -> str | None:
+        """Why the check ``check_id`` is not judged at all (``None``: it is): its whole rule
+        is about an optional feature the endpoint refuses or ignores (``CHECK_FEATURES``)."""
+        return self._unhonoured(CHECK_FEATURES.get(check_id, frozenset()), "its rule is about")
+
+    def _unhonoured(self, features: Collection[str], what: str) -> str | None:
+        for feature in sorted(features):
+            if feature not in self.contract.optional:
+                continue
+            state = self.classified(feature).status
+            if state in NOT_HONOURED:
+                does = "refuses" if state is FeatureState.UNSUPPORTED else "ignores"
+                return (
+                    f"not judged: {what} {feature}, which the contract leaves optional and "
+                    f"the endpoint {does} (capability {state.value})"
+                )
+        return None
+
+    def gate(self, body: object) -> None:
+        """Raise :class:`CheckSkipped` (kind ``capability``) when ``body`` is not judged."""
+        reason = self.not_judged(body)
+        if reason is not None:
+            raise CheckSkipped(reason, kind=SkipKind.CAPABILITY)
 
     def answered(self, name: str, *, optional: bool = False) -> ChatExchange:
         """The probe's exchange when it was answered with 200.
@@ -191,8 +286,9 @@ class CheckContext:
             ],
             "max_tokens": self.settings.max_tokens,
             "temperature": 0,
-            "seed": self.settings.seed,
         }
+        if self.settings.send_seed:
+            body["seed"] = self.settings.seed
         body.update(extra)
         return body
 

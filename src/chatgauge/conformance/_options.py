@@ -10,6 +10,7 @@ the environment variable that ``api-key-env`` names.
 
 from __future__ import annotations
 
+import argparse
 from typing import Final
 
 from chatgauge._argtypes import (
@@ -24,6 +25,8 @@ from chatgauge._options import Option, OptionTable, show_value
 from chatgauge._secret import Secret
 from chatgauge.conformance._budget import DEFAULT_MAX_REQUESTS, DEFAULT_MAX_TOTAL_TOKENS
 from chatgauge.conformance._context import DEFAULT_EXAMPLES
+from chatgauge.conformance._contract import DEFAULT_PROFILE, profile_name
+from chatgauge.conformance._features import FEATURES
 from chatgauge.conformance._sending import (
     CONSECUTIVE_TIMEOUTS,
     DEFAULT_MAX_RETRIES,
@@ -43,6 +46,14 @@ def _size(value: int) -> str:
     return format_size(value).replace(" ", "")
 
 
+def profile(text: str) -> str:
+    """A contract profile name; ``argparse.ArgumentTypeError`` naming the valid ones."""
+    try:
+        return profile_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def env_name(text: str) -> str:
     """An environment variable name (letters, digits, underscores; not starting with a digit)."""
     name = text.strip()
@@ -60,7 +71,16 @@ CONFORMANCE_OPTIONS: Final = OptionTable(
             env="OPENAI_BASE_URL",
             config="base-url",
         ),
-        Option("model", "model name to send requests to", metavar="NAME", config="model"),
+        Option(
+            "model",
+            "model name to send requests to; repeatable (--model pro --model fast): each "
+            "model is checked, with a verdict per model and overall. Without one, the only "
+            "model the endpoint lists at /models is used",
+            default=(),
+            kind="list",
+            metavar="NAME",
+            config="model",
+        ),
         Option(
             "api_key",
             "API key (prefer the environment variable: arguments are visible to other "
@@ -92,6 +112,33 @@ CONFORMANCE_OPTIONS: Final = OptionTable(
             default=False,
             kind="flag",
             config="check.strict",
+        ),
+        Option(
+            "profile",
+            "the contract: openai (a drop-in replacement, every feature required) or basic "
+            "(chat, streaming, temperature, max_tokens, usage, json_object required; every "
+            "other feature optional)",
+            default=DEFAULT_PROFILE,
+            parse=profile,
+            metavar="NAME",
+            config="check.profile",
+        ),
+        Option(
+            "require",
+            f"features the endpoint must offer, on top of the profile ({', '.join(FEATURES)})",
+            default=(),
+            kind="list",
+            metavar="FEATURES",
+            config="check.require",
+        ),
+        Option(
+            "optional",
+            "features the endpoint may leave out: refused cleanly is neutral, ignored a "
+            "warning, broken a failure",
+            default=(),
+            kind="list",
+            metavar="FEATURES",
+            config="check.optional",
         ),
         Option(
             "select",

@@ -25,8 +25,8 @@ import pytest
 from chatgauge._secret import Secret
 from chatgauge.conformance._context import CheckContext
 from chatgauge.conformance._registry import all_checks
-from chatgauge.conformance._runner import new_run
-from chatgauge.conformance._settings import ConformanceSettings
+from chatgauge.conformance._runner import capability_table, new_run
+from chatgauge.conformance._settings import ConfigurationError, ConformanceSettings
 from chatgauge.results import safe_text, safe_tree, terminal_text
 from chatgauge.results._conformance_text import (
     counts_text,
@@ -34,7 +34,7 @@ from chatgauge.results._conformance_text import (
     status_text,
     unjudged_lines,
 )
-from chatgauge.results.conformance import CheckResult, ConformanceRun, RunStatus
+from chatgauge.results.conformance import CheckResult, ConformanceRun, Contract, RunStatus
 
 RESULT_PROPERTY: Final = "chatgauge"
 COST_PROPERTY: Final = "chatgauge_cost"
@@ -103,7 +103,10 @@ class SessionState:
             settings=self.settings.run_settings("pytest"),
             planned=planned,
             started_at=self.started_at,
+            contract=self._contract(),
         )
+        # Capabilities are known where the checks ran (the controller, without xdist).
+        capabilities = capability_table(self.context) if self.context is not None else {}
         return run.with_results(
             tuple(ordered),
             status=RunStatus.INTERRUPTED if interrupted else None,
@@ -111,7 +114,14 @@ class SessionState:
             retries=self.retries,
             tokens_used=self.tokens_used,
             duration_s=round(time.perf_counter() - self.t0, 3),
+            capabilities=capabilities,
         )
+
+    def _contract(self) -> Contract:
+        try:
+            return self.settings.contract()
+        except ConfigurationError:
+            return Contract()
 
 
 class ResultCollector:

@@ -81,6 +81,14 @@ class PluginSession:
         message = None
         if not self.settings.model:
             raise Misconfigured(self._fail("no model: pass --chatgauge-model NAME"))
+        if len(self.settings.models) > 1:
+            # One session shares one set of probes: several models are chatgauge check's job.
+            raise Misconfigured(
+                self._fail(
+                    "the plugin checks one model; got "
+                    f"{', '.join(self.settings.models)} (run chatgauge check for several)"
+                )
+            )
         # From the first use on (never in a session that does not use chatgauge), SIGINT is
         # recorded for the checks' checkpoints; pytest_unconfigure puts the handler back.
         self.guard.install()
@@ -94,6 +102,8 @@ class PluginSession:
                 dispatcher=self.dispatcher,
                 secret=self.settings.secret,
                 checkpoint=self.guard.check,
+                contract=self.settings.contract(),
+                get=client.get,
             )
             run_preflight(
                 context,

@@ -252,6 +252,36 @@ def _tools_stream(ctx: CheckContext) -> ChatCase:
     return _case("tools-stream", _tool_body(ctx, tool_choice="required", stream=True))
 
 
+@probe("seed")
+def _seed(ctx: CheckContext) -> ChatCase:
+    return _case("seed", ctx.base_body(seed=ctx.settings.seed, max_tokens=4))
+
+
+@probe("developer")
+def _developer(ctx: CheckContext) -> ChatCase:
+    body = ctx.base_body(max_tokens=4)
+    body["messages"] = [
+        {"role": "developer", "content": "You are a concise assistant."},
+        {"role": "user", "content": "Name three colours of the rainbow."},
+    ]
+    return _case("developer", body)
+
+
+@probe("content-parts")
+def _content_parts(ctx: CheckContext) -> ChatCase:
+    body = ctx.base_body(max_tokens=4)
+    body["messages"] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Name three colours"},
+                {"type": "text", "text": " of the rainbow."},
+            ],
+        }
+    ]
+    return _case("content-parts", body)
+
+
 @probe("unknown-model")
 def _unknown_model(ctx: CheckContext) -> ChatCase:
     return _case("unknown-model", ctx.base_body(model="chatgauge-no-such-model-4f1c"))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 CheckFunction = Callable[["CheckContext"], "str | None"]
 
-_ID = re.compile(r"^[A-G][0-9]+(-[a-z0-9]+)+$")
+_ID = re.compile(r"^[A-H][0-9]+(-[a-z0-9]+)+$")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def all_checks() -> list[Check]:
     from chatgauge.conformance import checks  # noqa: F401
 
     def order(c: Check) -> tuple[str, int, str]:
-        number = re.match(r"^[A-G]([0-9]+)", c.id)
+        number = re.match(r"^[A-H]([0-9]+)", c.id)
         return (c.group, int(number.group(1)) if number else 0, c.id)
 
     return sorted(_REGISTRY.values(), key=order)

@@ -2,13 +2,14 @@
 
 The runner owns the verdict rules that hold for every check: a tier-I check never fails
 (its deviation is a warning), and a bug inside a check is reported as an internal error
-(a skip with the reason), never as a verdict against the endpoint. A run lists the checks
-it plans to judge (the selected checks: the run's contract); until each has a result its
-status is ``interrupted``. Once the run has stopped sending (its deadline passed, or the
-endpoint stopped answering), the checks not yet run are recorded as skipped for that
-reason without being run, so the run ends ``incomplete`` at once. Between two checks the
-context's checkpoint runs (the interrupt guard: Ctrl-C stops the run there even when the
-``KeyboardInterrupt`` was lost).
+(a skip with the reason), never as a verdict against the endpoint. A check whose whole rule
+is about an optional feature the endpoint does not honour is not run (the contract's gate).
+A run lists the checks it plans to judge (the selected checks: the run's contract); until
+each has a result its status is ``interrupted``. Once the run has stopped sending (its
+deadline passed, or the endpoint stopped answering), the checks not yet run are recorded
+as skipped for that reason without being run, so the run ends ``incomplete`` at once.
+Between two checks the context's checkpoint runs (the interrupt guard: Ctrl-C stops the
+run there even when the ``KeyboardInterrupt`` was lost).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from chatgauge._version import __version__
 from chatgauge.conformance._context import CheckContext
+from chatgauge.conformance._features import FEATURES
 from chatgauge.conformance._registry import Check
 from chatgauge.conformance._results import (
     CheckOutcome,
@@ -32,7 +34,9 @@ from chatgauge.conformance._results import (
 )
 from chatgauge.results.conformance import (
     INTERNAL_ERROR_PREFIX,
+    Capability,
     ConformanceRun,
+    Contract,
     RunSettings,
     RunStatus,
     ToolInfo,
@@ -54,6 +58,7 @@ def new_run(
     settings: RunSettings,
     planned: Sequence[str],
     started_at: str | None = None,
+    contract: Contract | None = None,
 ) -> ConformanceRun:
     """A run about to start: its header, no results yet, so ``interrupted``."""
     return ConformanceRun(
@@ -64,7 +69,21 @@ def new_run(
         settings=settings,
         status=RunStatus.INTERRUPTED,
         planned=tuple(planned),
+        contract=contract or Contract(),
     ).with_results(())
+
+
+def capability_table(ctx: CheckContext) -> dict[str, Capability]:
+    """Every feature's capability so far: those not classified (yet) are ``not_probed``."""
+    found = ctx.capabilities
+    return {
+        feature: found.get(feature)
+        or Capability(
+            evidence="not probed in this run (not selected)",
+            required=feature not in ctx.contract.optional,
+        )
+        for feature in FEATURES
+    }
 
 
 def stopped_result(check: Check, reason: str) -> CheckResult:
@@ -79,6 +98,9 @@ def run_check(ctx: CheckContext, check: Check) -> CheckResult:
     evidence: tuple[Any, ...] = ()
     skip_kind: SkipKind | None = None
     try:
+        gated = ctx.check_not_judged(check.id)
+        if gated is not None:
+            raise CheckSkipped(gated, kind=SkipKind.CAPABILITY)
         note = check.func(ctx)
         status, message = Status.PASSED, note or "the rule holds"
     except CheckSkipped as outcome:
@@ -145,7 +167,11 @@ def run_checks(
         max_total_tokens=ctx.budget.max_tokens,
     )
     run = new_run(
-        endpoint=endpoint, model=ctx.model, settings=recorded, planned=[c.id for c in checks]
+        endpoint=endpoint,
+        model=ctx.model,
+        settings=recorded,
+        planned=[c.id for c in checks],
+        contract=ctx.contract,
     )
     results: list[CheckResult] = []
     t0 = time.perf_counter()
@@ -161,10 +187,19 @@ def run_checks(
             tokens_used=ctx.budget.tokens_used,
             duration_s=round(time.perf_counter() - t0, 3),
             stop_reason=ctx.stop_reason,
+            capabilities=capability_table(ctx),
         )
         if on_result is not None:
             on_result(run, result)
     return run
 
 
-__all__ = ["OnResult", "new_run", "now_text", "run_check", "run_checks", "stopped_result"]
+__all__ = [
+    "OnResult",
+    "capability_table",
+    "new_run",
+    "now_text",
+    "run_check",
+    "run_checks",
+    "stopped_result",
+]

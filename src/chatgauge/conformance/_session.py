@@ -56,6 +56,7 @@ class ConformanceSession:
         self.client_config: ClientConfig = settings.client_config()
         self.checks: list[Check] = settings.selected_checks()
         self._check_settings = settings.check_settings()
+        self.contract = settings.contract()
         self._policy = settings.send_policy()
         self._client: ChatClient | None = None
         self._context: CheckContext | None = None
@@ -73,6 +74,8 @@ class ConformanceSession:
             dispatcher=Dispatcher(self._policy, sleep=self.guard.sleep),
             secret=self.settings.secret,
             checkpoint=self.guard.check,
+            contract=self.contract,
+            get=self._client.get,
         )
         return self
 
@@ -189,6 +192,7 @@ class ConformanceSession:
                 model=self.context.model,
                 settings=self.settings.run_settings(self.runner),
                 planned=[c.id for c in self.checks],
+                contract=self.contract,
             )
         return self.latest
 

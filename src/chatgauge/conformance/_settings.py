@@ -27,6 +27,7 @@ from chatgauge.conformance._budget import (
     Budget,
 )
 from chatgauge.conformance._context import DEFAULT_EXAMPLES, Settings
+from chatgauge.conformance._contract import DEFAULT_PROFILE, make_contract
 from chatgauge.conformance._registry import Check, all_checks, select_checks
 from chatgauge.conformance._sending import (
     DEFAULT_MAX_RETRIES,
@@ -35,7 +36,7 @@ from chatgauge.conformance._sending import (
     DEFAULT_RUN_TIMEOUT_S,
     SendPolicy,
 )
-from chatgauge.results.conformance import RunSettings
+from chatgauge.results.conformance import Contract, RunSettings
 
 _LIMITS = Limits()
 
@@ -75,6 +76,11 @@ class ConformanceSettings:
     whole run (``None``: none). ``max_body_bytes``, ``max_events``, ``max_line_bytes``,
     ``max_interim_responses`` and ``max_header_bytes`` bound what the endpoint may send
     (:class:`~chatgauge._limits.Limits`).
+
+    The contract (``_contract.py``): ``profile`` is ``openai`` (every feature required) or
+    ``basic``; ``require`` and ``optional`` name features moved to either side (a tuple or
+    a comma-separated string). ``models`` names several models to check one after the
+    other (``chatgauge check`` does; one session checks ``model``).
     """
 
     base_url: str | None = None
@@ -100,6 +106,10 @@ class ConformanceSettings:
     max_line_bytes: int = _LIMITS.max_line_bytes
     max_interim_responses: int = _LIMITS.max_interim_responses
     max_header_bytes: int = _LIMITS.max_header_bytes
+    profile: str = DEFAULT_PROFILE
+    require: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen: normalise through object.__setattr__, once, before anyone reads them. A
@@ -108,6 +118,8 @@ class ConformanceSettings:
             object.__setattr__(self, "api_key", Secret(self.api_key) if self.api_key else None)
         object.__setattr__(self, "select", _patterns(self.select))
         object.__setattr__(self, "ignore", _patterns(self.ignore))
+        object.__setattr__(self, "require", _patterns(self.require))
+        object.__setattr__(self, "optional", _patterns(self.optional))
         if self.report_dir is not None:  # a str is welcome too
             object.__setattr__(self, "report_dir", Path(self.report_dir))
 
@@ -119,9 +131,26 @@ class ConformanceSettings:
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> ConformanceSettings:
-        """Settings from resolved option values by name (extra names are ignored)."""
+        """Settings from resolved option values by name (extra names are ignored).
+
+        ``model`` may be a list of names (the option is repeatable): the first becomes
+        ``model``, all of them ``models``.
+        """
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in values.items() if k in names})
+        kept = {k: v for k, v in values.items() if k in names}
+        model = kept.get("model")
+        if isinstance(model, (list, tuple)):
+            listed = tuple(dict.fromkeys(str(m) for m in model))
+            kept["model"] = listed[0] if listed else None
+            kept["models"] = listed
+        return cls(**kept)
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        """Every model to check: ``models``, else ``model`` (empty: none given)."""
+        if self.models:
+            return self.models
+        return (self.model,) if self.model else ()
 
     def client_config(self) -> ClientConfig:
         """The endpoint's client configuration; :class:`ConfigurationError` when the base
@@ -167,6 +196,14 @@ class ConformanceSettings:
             total_timeout_s=self.total_timeout,
         )
 
+    def contract(self) -> Contract:
+        """The run's contract; :class:`ConfigurationError` for an unknown profile or feature,
+        or a feature given both as required and as optional."""
+        try:
+            return make_contract(self.profile, self.require, self.optional)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+
     def check_settings(self) -> Settings:
         """What the checks judge by; :class:`ConfigurationError` without a model."""
         if not self.model:
@@ -177,6 +214,8 @@ class ConformanceSettings:
             strict=self.strict,
             examples=self.examples,
             derandomize=self.derandomize,
+            # An endpoint that refuses an optional seed must still be judged on the rest.
+            send_seed="seed" not in self.contract().optional,
         )
 
     def budget(self) -> Budget:

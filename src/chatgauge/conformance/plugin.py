@@ -112,7 +112,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the markers and resolve the settings into the session state."""
     config.addinivalue_line(
         "markers",
-        "chatgauge_group(group): the conformance group (A-G) of a check; "
+        "chatgauge_group(group): the conformance group (A-H) of a check; "
         "select with -m \"chatgauge_group(group='D')\"",
     )
     config.addinivalue_line(

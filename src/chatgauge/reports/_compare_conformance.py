@@ -2,7 +2,8 @@
 
 Per check id: *newly failing* (failed now, not failed in the baseline, including a check the
 baseline did not run) is a regression; *fixed* is failed in the baseline and passed now; any
-other difference of status is a *change*.
+other difference of status is a *change*. Capability changes are listed per run against the
+baseline: each feature whose state differs (``supported -> ignored``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from chatgauge.reports._charts import StatusBars, status_bars
 from chatgauge.reports._jinja import render
+from chatgauge.results._capability_rows import capability_changes
 from chatgauge.results.conformance import CheckResult, ConformanceRun, group_title
 
 
@@ -54,6 +56,8 @@ class ConformanceComparison:
 
     runs: tuple[ComparedRun, ...]
     rows: tuple[CheckRow, ...]
+    capability_changes: tuple[tuple[int, str, str, str], ...] = ()
+    """Per run index (1..): ``(index, feature, state in the baseline, state in that run)``."""
 
     def with_change(self, change: str) -> list[tuple[int, ComparedRun, CheckRow]]:
         """Every (run index, run, check) whose change against the baseline is ``change``."""
@@ -112,7 +116,13 @@ def compare_conformance(runs: Sequence[tuple[str, ConformanceRun]]) -> Conforman
         )
         for label, run in runs
     )
-    return ConformanceComparison(runs=infos, rows=tuple(rows))
+    baseline = runs[0][1]
+    changes = tuple(
+        (index, feature, was, now)
+        for index, (_, run) in enumerate(runs[1:], start=1)
+        for feature, was, now in capability_changes(baseline, run)
+    )
+    return ConformanceComparison(runs=infos, rows=tuple(rows), capability_changes=changes)
 
 
 def conformance_summary(comparison: ConformanceComparison) -> list[str]:
@@ -141,6 +151,11 @@ def conformance_summary(comparison: ConformanceComparison) -> list[str]:
                 f"{row.statuses[index] or 'not run'}"
                 for row in rows[change]
             )
+        lines.extend(
+            f"  capability    {feature}: {was} -> {now}"
+            for i, feature, was, now in comparison.capability_changes
+            if i == index
+        )
     return lines
 
 

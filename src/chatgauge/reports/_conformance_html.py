@@ -4,7 +4,9 @@ The page has no external resource at all (inline CSS, an inline SVG bar of the v
 counts, a few lines of inline JS for the filters, and a Content-Security-Policy that forbids
 fetching anything). Every value taken from the run goes through Jinja2's autoescaping:
 evidence holds endpoint text, which is untrusted, and template syntax inside it is data,
-never evaluated. The banner is the run's status: green only for ``passed``; an incomplete
+never evaluated. Below the run's header, the capability table says per feature what the
+endpoint did, whether the contract requires it, and the verdict. The banner is the run's
+status: green only for ``passed``; an incomplete
 run says how many checks it judged (each skip is listed with its kind and reason), an
 interrupted run says so and lists the checks it did not run.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 from chatgauge.reports._charts import STATUS_ORDER, status_bars
 from chatgauge.reports._jinja import render
+from chatgauge.results._capability_rows import capability_rows
 from chatgauge.results._conformance_text import coverage_text
 from chatgauge.results.conformance import (
     ConformanceRun,
@@ -59,6 +62,7 @@ def render_conformance_html(run: ConformanceRun) -> str:
         not_run=run.not_run,
         coverage=coverage_text(run.coverage),
         settings=_settings_shown(run.settings),
+        capabilities=capability_rows(run),
     )
 
 

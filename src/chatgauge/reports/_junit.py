@@ -9,7 +9,9 @@ that leave the run incomplete) and budget are suite properties; each check's tie
 severity, status and skip kind are testcase properties, and a skip's message names its kind
 (``skipped (run): budget exhausted ...``). An interrupted run's planned checks that never
 ran are ``skipped`` test cases ("not run: the run was interrupted"), so a CI dashboard
-never counts them as passed.
+never counts them as passed. The contract's profile is the suite property
+``contract_profile``, and each feature's capability ``capability.<feature>`` (its state,
+whether the contract requires it, and its check's verdict).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
+from chatgauge.results._capability_rows import capability_rows
 from chatgauge.results._conformance_text import evidence_summary
 from chatgauge.results.conformance import CheckResult, ConformanceRun, Status
 
@@ -61,6 +64,12 @@ def junit_xml(run: ConformanceRun) -> bytes:
             "chatgauge_version": run.tool.version,
             "requests_sent": run.requests_sent,
             "tokens_used": run.tokens_used,
+            "contract_profile": run.contract.profile,
+            **{
+                f"capability.{row.feature}": f"{row.status.value} ({row.contract}"
+                + (f", {row.verdict.value})" if row.verdict else ")")
+                for row in capability_rows(run)
+            },
         },
     )
     for check in run.checks:

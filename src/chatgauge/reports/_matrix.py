@@ -3,7 +3,9 @@
 Rows are checks, grouped by their group (A..G) in catalogue order; columns are the runs
 (endpoint and model), in the order given; a cell is the check's status in that run, with
 its message as a tooltip, or empty when that run did not include the check. Each column
-also gets its run status and verdict counts, drawn as a stacked bar.
+also gets its run status and verdict counts, drawn as a stacked bar. Above the checks, the
+endpoints x features view: per feature, each run's capability state, whether its contract
+required the feature, and the verdict (``results/_capability_rows.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from chatgauge.reports._charts import STATUS_ORDER, StatusBars, status_bars
 from chatgauge.reports._jinja import render
+from chatgauge.results._capability_rows import CapabilityRow, capability_rows
 from chatgauge.results.conformance import CheckResult, ConformanceRun, group_title
 
 
@@ -68,11 +71,25 @@ class MatrixGroup:
 
 
 @dataclass(frozen=True)
+class FeatureRow:
+    """One feature across every endpoint (``None``: the run has no capability table)."""
+
+    feature: str
+    cells: tuple[CapabilityRow | None, ...]
+
+    @property
+    def differs(self) -> bool:
+        """Whether the endpoints do not all share one state for this feature."""
+        return len({cell.status if cell else None for cell in self.cells}) > 1
+
+
+@dataclass(frozen=True)
 class Matrix:
-    """Endpoints x checks."""
+    """Endpoints x checks, and endpoints x features."""
 
     columns: tuple[Column, ...]
     groups: tuple[MatrixGroup, ...]
+    features: tuple[FeatureRow, ...] = ()
 
     @property
     def check_count(self) -> int:
@@ -123,7 +140,18 @@ def build_matrix(runs: Sequence[tuple[str, ConformanceRun]]) -> Matrix:
         MatrixGroup(group, group_title(group), tuple(rows))
         for group, rows in sorted(grouped.items())
     )
-    return Matrix(columns=columns, groups=groups)
+    return Matrix(columns=columns, groups=groups, features=feature_rows(runs))
+
+
+def feature_rows(runs: Sequence[tuple[str, ConformanceRun]]) -> tuple[FeatureRow, ...]:
+    """The endpoints x features view: one row per feature any run classified."""
+    tables = [{row.feature: row for row in capability_rows(run)} for _, run in runs]
+    features: dict[str, None] = {}
+    for table in tables:
+        features.update(dict.fromkeys(table))
+    return tuple(
+        FeatureRow(feature, tuple(table.get(feature) for table in tables)) for feature in features
+    )
 
 
 def render_matrix_html(matrix: Matrix) -> str:
@@ -137,10 +165,12 @@ def render_matrix_html(matrix: Matrix) -> str:
 
 __all__ = [
     "Column",
+    "FeatureRow",
     "Matrix",
     "MatrixCell",
     "MatrixGroup",
     "MatrixRow",
     "build_matrix",
+    "feature_rows",
     "render_matrix_html",
 ]

@@ -84,6 +84,7 @@ GROUPS: Final[dict[str, str]] = {
     "E": "Chunk semantics",
     "F": "Errors",
     "G": "Feature semantics",
+    "H": "Capabilities (the contract)",
 }
 """The check groups: a check's id starts with its group letter (``docs/conformance-rules.md``)."""
 
@@ -149,6 +150,50 @@ check unjudgeable is judged by another check, which may not be in the run (``--s
 only a failure of that other check, which makes the run ``failed``, accounts for it."""
 
 
+class FeatureState(str, Enum):
+    """What an endpoint did with an optional API feature (``conformance/_features.py``).
+
+    ``supported``: accepted and honoured; ``unsupported``: refused cleanly (a 4xx with the
+    error envelope); ``ignored``: accepted, but the effect is absent (the dangerous one: a
+    client cannot tell); ``broken``: the effect is there but wrong; ``not_probed``: not
+    classified (not selected, no API key given, or the run could not get an answer).
+    """
+
+    SUPPORTED = "supported"
+    UNSUPPORTED = "unsupported"
+    IGNORED = "ignored"
+    BROKEN = "broken"
+    NOT_PROBED = "not_probed"
+
+
+@dataclass(frozen=True)
+class Capability(JsonRecord):
+    """One feature's classification: its state, and the evidence it rests on."""
+
+    status: FeatureState = field(
+        default=FeatureState.NOT_PROBED, metadata=_about("what the endpoint did (FeatureState)")
+    )
+    evidence: str = field(default="", metadata=_about("what was seen, in one line"))
+    required: bool = field(
+        default=True, metadata=_about("whether the run's contract requires the feature")
+    )
+    probe: str = field(default="", metadata=_about("the probe that decided it ('' if none)"))
+
+
+@dataclass(frozen=True)
+class Contract(JsonRecord):
+    """What the endpoint promises: the profile and the features it requires or leaves optional.
+
+    A required feature that is unsupported, ignored or broken fails. An optional one:
+    unsupported is neutral, ignored a warning, broken a failure; checks about an optional
+    feature the endpoint does not support are skipped (kind ``capability``).
+    """
+
+    profile: str = field(default="openai", metadata=_about("openai (all required) or basic"))
+    required: tuple[str, ...] = field(default=(), metadata=_about("required features"))
+    optional: tuple[str, ...] = field(default=(), metadata=_about("optional features"))
+
+
 @dataclass(frozen=True)
 class SkipRecord(JsonRecord):
     """One planned check that was skipped: its kind and its reason."""
@@ -203,7 +248,7 @@ class CheckResult(JsonRecord):
 
     id: str = field(metadata=_about("stable check id, e.g. D3-done-last"))
     title: str
-    group: str = field(metadata=_about("the group letter A-G: the id's first character"))
+    group: str = field(metadata=_about("the group letter A-H: the id's first character"))
     tier: Tier = field(metadata=_about("S spec-literal, C de-facto, I interop hazard"))
     severity: Severity
     status: Status = field(metadata=_about("the check's verdict"))
@@ -329,6 +374,14 @@ class ConformanceRun(JsonRecord):
     schema_version: int = field(
         default=SCHEMA_VERSION, metadata=_about("version of this document's shape")
     )
+    contract: Contract = field(
+        default_factory=Contract,
+        metadata=_about("the features the endpoint was held to (required) or not (optional)"),
+    )
+    capabilities: dict[str, Capability] = field(
+        default_factory=dict,
+        metadata=_about("per feature: what the endpoint did with it, and the evidence"),
+    )
 
     @classmethod
     def from_json(cls, data: object, where: str = "") -> ConformanceRun:
@@ -453,10 +506,13 @@ __all__ = [
     "JUNIT_NAME",
     "KIND",
     "SCHEMA_VERSION",
+    "Capability",
     "CheckResult",
     "ConformanceRun",
+    "Contract",
     "Coverage",
     "Evidence",
+    "FeatureState",
     "RunSettings",
     "RunStatus",
     "Severity",

@@ -34,6 +34,7 @@ from starlette.routing import Route
 from chatgauge.server._config import ServerConfig
 from chatgauge.server._errors import SERVER_ERROR, ApiError, render_error
 from chatgauge.server._faults import Fault, Framing
+from chatgauge.server._features import BROKEN, UNSUPPORTED, apply_features, feature_faults
 from chatgauge.server._framing import EventEncoder
 from chatgauge.server._generation import RUNAWAY_DELAY_S, Completion, generate, runs_away
 from chatgauge.server._ratelimit import TokenBucket
@@ -57,7 +58,8 @@ class _Server:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.faults = config.faults
+        self.features = config.feature_states
+        self.faults = config.faults | feature_faults(self.features)
         self.framings = config.framings
         self.models = frozenset(config.models)
         self.created = int(time.time())
@@ -195,7 +197,8 @@ class ChatCompletionsEndpoint:
 
     def _request(self, body: bytes) -> ChatRequest:
         server = self._server
-        request = validate_request(_parse_json(body), server.faults)
+        parsed = apply_features(_parse_json(body), server.features)
+        request = validate_request(parsed, server.faults)
         if request.model not in server.models and Fault.UNKNOWN_MODEL_OK not in server.faults:
             raise ApiError(
                 404,
@@ -267,6 +270,15 @@ class ModelsEndpoint:
         try:
             server.check_key(scope)
             model_id = scope.get("path_params", {}).get("model_id")
+            state = server.features.get("models_endpoint")
+            if state == UNSUPPORTED:
+                raise ApiError(404, "Invalid URL (GET /v1/models)", code="unknown_url")
+            if state == BROKEN:
+                # A list without its 'data' array: the models are there, but not where
+                # clients look for them.
+                listed = {"object": "list", "models": list(server.config.models)}
+                await _send_whole(send, 200, _JSON_HEADERS, encode_json(listed))
+                return
             if model_id is None:
                 body: dict[str, Any] = {
                     "object": "list",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from chatgauge._secret import Secret
 from chatgauge.server._faults import FAULTS, FRAMINGS, Fault
+from chatgauge.server._features import IGNORED, SUPPORTED, check_feature
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,9 @@ class ServerConfig:
     completions (burst of ``max(1, rps)``). The latency model waits ``ttft_ms`` before the
     first content event and ``itl_ms`` between content steps, each moved by a uniform
     ``± jitter_ms`` drawn from a PRNG seeded with ``jitter_seed``. ``faults`` and
-    ``framings`` are names from :data:`FAULTS` and :data:`FRAMINGS`.
+    ``framings`` are names from :data:`FAULTS` and :data:`FRAMINGS`. ``features`` maps a
+    feature to the capability state the endpoint plays for it (``_features.py``; a mapping
+    or pairs, kept as sorted pairs without the ``supported`` ones).
 
     Raises ``ValueError`` with a one-line message when a value is out of range.
     """
@@ -37,10 +40,19 @@ class ServerConfig:
     faults: frozenset[str] = frozenset()
     framings: frozenset[str] = frozenset()
     jitter_seed: int = 0
+    features: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # Callers may hand over lists or sets; the frozen value keeps hashable containers.
         object.__setattr__(self, "models", tuple(self.models))
+        pairs = dict(self.features).items()
+        for name, state in pairs:
+            try:
+                check_feature(name, state)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        kept = tuple(sorted((n, s) for n, s in pairs if s != SUPPORTED))
+        object.__setattr__(self, "features", kept)
         object.__setattr__(self, "faults", frozenset(self.faults))
         object.__setattr__(self, "framings", frozenset(self.framings))
         self._validate()
@@ -71,6 +83,13 @@ class ServerConfig:
             raise ValueError(f"fault {Fault.NO_RETRY_AFTER!r} needs a rate limit to show")
         if Fault.NO_AUTH_CHECK in self.faults and not self.api_key:
             raise ValueError(f"fault {Fault.NO_AUTH_CHECK!r} needs an API key to show")
+        if self.feature_states.get("auth") == IGNORED and not self.api_key:
+            raise ValueError("feature auth=ignored needs an API key to show")
+
+    @property
+    def feature_states(self) -> dict[str, str]:
+        """The feature states other than ``supported``, by feature."""
+        return dict(self.features)
 
 
 def _check_names(kind: str, names: frozenset[str], known: Mapping[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""The check catalogue, one module per group (A-G) of ``docs/conformance-rules.md``.
+"""The check catalogue, one module per group (A-H) of ``docs/conformance-rules.md``.
 
 Importing this package registers every check (see ``_registry.check``).
 """
@@ -13,4 +13,5 @@ from chatgauge.conformance.checks import (  # noqa: F401 - imported to register
     g_features,
     g_limits,
     g_logprobs,
+    h_capabilities,
 )

@@ -4,25 +4,18 @@ Valid requests must get 200 (A1), invalid ones a 4xx (A2): first named, determin
 cases on every bound and shape, then Hypothesis properties that draw further requests and
 shrink a failure to a minimal request. Unknown models (A3), missing or wrong keys (A4) and
 unknown extra fields (A5) are probed once each. The shape of error bodies is judged by the
-F group, so that one deviation fails one check.
+F group, so that one deviation fails one check. How a batch is judged: ``_judging.py``
+and ``_properties.py``.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable
-from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-from hypothesis import strategies as st
-from hypothesis.errors import HypothesisException
+from collections.abc import Iterable
+from typing import Any
 
 from chatgauge._models import ChatCase, ChatExchange
 from chatgauge.conformance._context import CheckContext
-from chatgauge.conformance._hypothesis_home import chatgauge_storage
-from chatgauge.conformance._inspect import choice_chunks, error_code, excerpt, is_clean_refusal
+from chatgauge.conformance._inspect import error_code
 from chatgauge.conformance._registry import check
 from chatgauge.conformance._results import (
     CheckFailed,
@@ -30,6 +23,20 @@ from chatgauge.conformance._results import (
     Severity,
     SkipKind,
     Tier,
+)
+from chatgauge.conformance.checks._judging import (
+    Judgement,
+    error_message,
+    has_envelope,
+    judge_cases,
+    judge_invalid,
+    judge_valid,
+)
+from chatgauge.conformance.checks._properties import (
+    SHRINK_ALLOWANCE,
+    PropertyRun,
+    property_verdict,
+    run_property,
 )
 from chatgauge.conformance.strategies import (
     InvalidRequest,
@@ -40,246 +47,9 @@ from chatgauge.conformance.strategies import (
     valid_requests,
 )
 
-T = TypeVar("T")
-
 # Acceptance does not depend on what the model writes: a few tokens are enough.
 SMALL_MAX_TOKENS = 4
-# Shrinking a failure may send this many requests on top of the generated examples; after
-# that, shrinking stops and the smallest failure found so far is reported.
-SHRINK_ALLOWANCE = 24
-MAX_EVIDENCE = 5
-MAX_LISTED = 8
 SPEC_REF = "openapi.yaml#/components/schemas/CreateChatCompletionRequest"
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """How one exchange fares against a rule: ``problem`` breaks it, ``note`` is worth telling.
-
-    ``judged`` is false when the exchange says nothing about the rule because the run could
-    not get an answer (rate limited after every retry, timed out).
-    """
-
-    problem: str | None = None
-    note: str | None = None
-    judged: bool = True
-
-
-def _not_judged(exchange: ChatExchange) -> Judgement | None:
-    """The judgement of an exchange the run got no usable answer to, else ``None``."""
-    if exchange.error_kind == "timeout":
-        return Judgement(note="timed out, not judged", judged=False)
-    if exchange.status == 429 and exchange.error_kind is None:
-        return Judgement(note="rate limited (429), not judged", judged=False)
-    return None
-
-
-def error_message(exchange: ChatExchange) -> str:
-    """The endpoint's own error text (envelope message, else the body start), shortened."""
-    body = exchange.json_or_none()
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        message = body["error"].get("message")
-        if isinstance(message, str):
-            return excerpt(message.encode(), 160)
-    return excerpt(exchange.raw, 160)
-
-
-def has_envelope(exchange: ChatExchange) -> bool:
-    """Whether the body is a JSON object holding an ``error`` object."""
-    body = exchange.json_or_none()
-    return isinstance(body, dict) and isinstance(body.get("error"), dict)
-
-
-def _unsupported_note(exchange: ChatExchange) -> str:
-    body = exchange.json_or_none()
-    param = body["error"].get("param") if isinstance(body, dict) else None
-    target = f" for {param!r}" if isinstance(param, str) else ""
-    return f"refused as unsupported ({error_code(exchange)}{target})"
-
-
-def judge_valid(exchange: ChatExchange) -> Judgement:
-    """A valid request must get 200 with a completion (a JSON object or a stream of chunks
-    with ``choices``). A clean refusal with an OpenAI 'unsupported' code and a 429 are noted,
-    not held against the endpoint; a timeout is not judged either."""
-    unjudged = _not_judged(exchange)
-    if unjudged is not None:
-        return unjudged
-    if exchange.error_kind is not None:
-        return Judgement(f"no complete response ({exchange.error})")
-    status = exchange.status
-    if status == 200:
-        if exchange.case.stream:
-            if not any(isinstance(c.get("choices"), list) for c in choice_chunks(exchange)):
-                return Judgement("HTTP 200, but the stream carried no chunk with 'choices'")
-            return Judgement()
-        body = exchange.json_or_none()
-        if not (isinstance(body, dict) and isinstance(body.get("choices"), list)):
-            return Judgement("HTTP 200, but the body is not a JSON object with 'choices'")
-        return Judgement()
-    if is_clean_refusal(exchange):
-        return Judgement(note=_unsupported_note(exchange))
-    return Judgement(f"HTTP {status} instead of 200: {error_message(exchange)}")
-
-
-def judge_invalid(exchange: ChatExchange) -> Judgement:
-    """An invalid request must get a 4xx: never a 2xx, never a 5xx, never a dropped connection."""
-    unjudged = _not_judged(exchange)
-    if unjudged is not None:
-        return unjudged
-    status = exchange.status
-    if status is None:
-        return Judgement(f"no HTTP answer ({exchange.error})")
-    if 400 <= status < 500:
-        return Judgement()
-    if 200 <= status < 300:
-        return Judgement(f"accepted with HTTP {status}")
-    if status >= 500:
-        return Judgement(f"HTTP {status}, a server error for a client mistake")
-    return Judgement(f"HTTP {status} instead of a 4xx")
-
-
-def _notes_text(notes: Counter[str]) -> str:
-    if not notes:
-        return ""
-    parts = [f"{note} x{count}" if count > 1 else note for note, count in notes.most_common()]
-    return "; noted: " + "; ".join(parts)
-
-
-def judge_cases(
-    ctx: CheckContext,
-    cases: Iterable[ChatCase],
-    judge: Callable[[ChatExchange], Judgement],
-    what: str,
-) -> str:
-    """Send every case, judge each; raise :class:`CheckFailed` listing all that broke the rule."""
-    failures: list[tuple[str, ChatExchange, str]] = []
-    notes: Counter[str] = Counter()
-    count = judged = 0
-    for case in cases:
-        exchange = ctx.send(case)
-        count += 1
-        verdict = judge(exchange)
-        judged += verdict.judged
-        if verdict.note:
-            notes[f"{case.label}: {verdict.note}"] += 1
-        if verdict.problem:
-            failures.append((case.label, exchange, verdict.problem))
-    if count and not judged:
-        raise CheckSkipped(
-            f"none of the {count} {what} could be judged{_notes_text(notes)}", kind=SkipKind.RUN
-        )
-    if failures:
-        listed = "; ".join(f"{label}: {problem}" for label, _, problem in failures[:MAX_LISTED])
-        if len(failures) > MAX_LISTED:
-            listed += f"; and {len(failures) - MAX_LISTED} more"
-        evidence = [ctx.evidence(ex, problem=problem) for _, ex, problem in failures]
-        raise CheckFailed(
-            f"{len(failures)} of {count} {what} broke the rule: {listed}",
-            *evidence[:MAX_EVIDENCE],
-        )
-    if not judged:
-        raise CheckSkipped(
-            f"none of the {count} {what} could be judged{_notes_text(notes)}", kind=SkipKind.RUN
-        )
-    return f"all {count} {what} were answered as the rule requires{_notes_text(notes)}"
-
-
-class _PropertyFailure(Exception):
-    """Raised inside the Hypothesis test so that it shrinks the failing request."""
-
-
-@dataclass
-class PropertyRun:
-    """What a property run found: the minimal failure (if any), notes, requests sent, and
-    how many of their answers were judged (a 429 is not)."""
-
-    failure: tuple[str, ChatExchange] | None = None
-    sent: int = 0
-    judged: int = 0
-    budget_exhausted: bool = False
-    stopped: str = ""
-    notes: Counter[str] = field(default_factory=Counter)
-
-
-def run_property(
-    ctx: CheckContext,
-    strategy: st.SearchStrategy[T],
-    to_case: Callable[[T], ChatCase],
-    judge: Callable[[ChatExchange], Judgement],
-) -> PropertyRun:
-    """Run ``judge`` over requests drawn from ``strategy``; shrink a failure to a minimal one.
-
-    Verdicts are cached by request bytes: a request Hypothesis replays is not sent again,
-    so the final replay of the minimal failure is consistent and costs nothing. Requests
-    beyond the examples plus :data:`SHRINK_ALLOWANCE` are not sent (they count as passing),
-    which ends shrinking with the smallest failure found so far.
-    """
-    run = PropertyRun()
-    cap = ctx.settings.examples + SHRINK_ALLOWANCE
-    verdicts: dict[bytes, tuple[Judgement, ChatExchange]] = {}
-
-    def attempt(value: T) -> None:
-        case = to_case(value)
-        key = case.content()
-        if key not in verdicts:
-            if run.sent >= cap or run.budget_exhausted:
-                return
-            try:
-                exchange = ctx.send(case)
-            except CheckSkipped as exc:
-                run.budget_exhausted = True
-                run.stopped = exc.message
-                return
-            run.sent += 1
-            verdict = judge(exchange)
-            run.judged += verdict.judged
-            verdicts[key] = (verdict, exchange)
-            if verdict.note:
-                run.notes[verdict.note] += 1
-        verdict, exchange = verdicts[key]
-        if verdict.problem:
-            run.failure = (verdict.problem, exchange)
-            raise _PropertyFailure(verdict.problem)
-
-    profile = settings(
-        max_examples=ctx.settings.examples,
-        deadline=None,
-        derandomize=ctx.settings.derandomize,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.generate, Phase.shrink),
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-    )
-    test: Callable[[], None] = profile(given(strategy)(attempt))
-    # The failure (the last one Hypothesis replayed: the minimal one) is kept in run.failure.
-    # Hypothesis's caches go to chatgauge's own directory, never the user's working one.
-    with chatgauge_storage(), suppress(_PropertyFailure, HypothesisException):
-        test()
-    return run
-
-
-def property_verdict(ctx: CheckContext, run: PropertyRun, what: str) -> str:
-    """Turn a property run into the check's verdict: failed with the minimal request, skipped
-    when nothing could be sent, passed otherwise."""
-    notes = _notes_text(run.notes)
-    if run.failure is not None:
-        problem, exchange = run.failure
-        raise CheckFailed(
-            f"a {what} broke the rule (minimal request after shrinking, label "
-            f"{exchange.case.label!r}): {problem}",
-            ctx.evidence(exchange, problem=problem, requests_sent=run.sent),
-        )
-    if run.sent == 0:
-        why = run.stopped or "budget exhausted"
-        raise CheckSkipped(f"no {what} could be sent ({why})", kind=SkipKind.RUN)
-    if run.judged == 0:
-        raise CheckSkipped(
-            f"none of the {run.sent} {what}s sent could be judged{notes}", kind=SkipKind.RUN
-        )
-    budget = f"; stopped early: {run.stopped}" if run.budget_exhausted else ""
-    return f"{run.sent} {what}s were answered as the rule requires{budget}{notes}"
 
 
 def _named(label: str, body: dict[str, Any]) -> ChatCase:
@@ -384,9 +154,11 @@ def malformed_request_rejected(ctx: CheckContext) -> str | None:
     """A JSON request that breaks the request schema or a rule stated in the spec's prose
     gets a 4xx, never a 2xx or 5xx: missing model or messages, empty messages, an unknown
     role, a message without role, content or tool_call_id, a value of the wrong type,
-    top_logprobs without logprobs, stream_options without stream."""
-    cases = _invalid_cases(invalid_examples(ctx.model)["request"])
-    return judge_cases(ctx, cases, judge_invalid, "malformed requests")
+    top_logprobs without logprobs, stream_options without stream. Accepting one of the last
+    two (rules only OpenAI's prose states) is a warning unless the run is strict."""
+    requests = invalid_examples(ctx.model)["request"]
+    soft = {r.to_case().label for r in requests if r.prose_rule}
+    return judge_cases(ctx, _invalid_cases(requests), judge_invalid, "malformed requests", soft)
 
 
 @check(
@@ -415,7 +187,13 @@ def random_invalid_requests_rejected(ctx: CheckContext) -> str | None:
     one violation each (a bound outside its range by any amount, a wrong type, a missing
     field, an unknown role, too many stop strings, a missing prerequisite parameter, a body
     that is not a JSON object); a failure is shrunk to a minimal request."""
-    run = run_property(ctx, invalid_requests(ctx.model), InvalidRequest.to_case, judge_invalid)
+    run = run_property(
+        ctx,
+        invalid_requests(ctx.model),
+        InvalidRequest.to_case,
+        judge_invalid,
+        soft=lambda request: request.prose_rule,
+    )
     return property_verdict(ctx, run, "random invalid request")
 
 
@@ -533,6 +311,7 @@ def unknown_field_handled(ctx: CheckContext) -> str | None:
 
 
 __all__ = [
+    "SHRINK_ALLOWANCE",
     "Judgement",
     "PropertyRun",
     "error_message",

@@ -21,6 +21,7 @@ from chatgauge.conformance._results import (
     CheckSkipped,
     CheckWarning,
     Severity,
+    SkipKind,
     Tier,
 )
 
@@ -488,12 +489,14 @@ def openai_replay(ctx: CheckContext) -> str | None:
     from chatgauge.conformance._replay import ReplayUnavailable, replay_with_openai
 
     outcomes: list[str] = []
-    for exchange in _answered_streams(
-        ctx,
-        ("plain-stream", "tools-stream")
-        if ctx.probe("tools-stream").status == 200
-        else ("plain-stream",),
-    ):
+    names: tuple[str, ...] = ("plain-stream",)
+    try:
+        if ctx.probe("tools-stream").status == 200:
+            names = ("plain-stream", "tools-stream")
+    except CheckSkipped as skip:
+        if skip.kind is not SkipKind.CAPABILITY:  # the contract's gate: judge the rest
+            raise
+    for exchange in _answered_streams(ctx, names):
         try:
             count = replay_with_openai(exchange)
         except ReplayUnavailable as exc:
