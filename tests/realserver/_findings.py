@@ -2,7 +2,7 @@
 
 Every failed or warning verdict of the matrix run is here, per server, either as a
 :class:`Finding` (a real deviation: the verdict is right) or as a :class:`WrongVerdict`
-(a false alarm or a miss, left for issue 11 to fix in the rules). A finding names the
+(a false alarm or a miss, waiting for its rule fix). A finding names the
 deviation its check's message must show, so a check that starts failing for another
 reason is caught too; each entry says why the verdict is right or wrong. The evidence
 (requests and raw answers) is quoted in docs/tested-against.md.
@@ -49,6 +49,23 @@ _OUT_OF_RANGE = (
 _UNKNOWN_MODEL = (
     "model 'chatgauge-no-such-model-4f1c' is served by nobody; the server answered 200 with "
     "a completion instead of 404 model_not_found"
+)
+
+_LOGPROBS_TOOLS_STREAM = (
+    "logprobs with tools in a stream is a valid request (OpenAI answers it); the server "
+    "refuses the combination with 400 'logprobs is not supported with tools + stream'"
+)
+_USAGE_ONE_CHOICE = (
+    "with n: 3 usage counts the tokens of every choice; completion_tokens equals one "
+    "choice's tokens (3 for three choices cut at max_tokens 3)"
+)
+_TOP0_NO_LOGPROBS = (
+    "logprobs: true with top_logprobs 0 asks for per-token logprobs without alternatives; "
+    "choices[0].logprobs came back null"
+)
+_UNASKED_ALTERNATIVES = (
+    "logprobs: true without top_logprobs asks for no alternatives (OpenAI: an empty list "
+    "per token); every entry carried 20"
 )
 
 FINDINGS: dict[str, dict[str, Finding]] = {
@@ -101,7 +118,7 @@ FINDINGS: dict[str, dict[str, Finding]] = {
         ),
         "F1-error-envelope": Finding(
             "failed",
-            "malformed JSON: the body is not JSON",
+            "malformed-json: the body is not JSON",
             "errors come as {'error': {...}}; malformed JSON got a text/plain "
             "'Internal Server Error'",
         ),
@@ -115,13 +132,31 @@ FINDINGS: dict[str, dict[str, Finding]] = {
             "carried choice indices [0]",
             "a stream with n: 3 carries choices 0, 1 and 2; only index 0 came",
         ),
+        "G3-logprob-tokens": Finding(
+            "failed",
+            "logprobs were requested (no top_logprobs) but choices[0].logprobs is None",
+            "logprobs: true asks for per-token logprobs; without top_logprobs the server "
+            "answers logprobs null",
+        ),
+        "G3-top-logprobs-count": Finding(
+            "failed",
+            "has 1 top_logprobs, requested 0",
+            "top_logprobs 0 asks for no alternatives; each entry carried one (the token itself)",
+        ),
         "G6-max-completion-tokens": Finding(
             "failed",
-            "for max_completion_tokens 3",
-            "max_completion_tokens 3 was ignored: the answer ran on until the context was full",
+            "(max_completion_tokens 3): no complete answer",
+            "max_completion_tokens 3 was ignored: the answer runs on until the context is "
+            "full, so it never completed within 15 s, while a limit of 16 took 0.6 s",
         ),
     },
     "llama-server": {
+        "A1-random-valid-requests-accepted": Finding(
+            "failed", "logprobs is not supported with tools + stream", _LOGPROBS_TOOLS_STREAM
+        ),
+        "C4-usage-counts-every-choice": Finding(
+            "failed", "completion_tokens 3 for 3 choices", _USAGE_ONE_CHOICE
+        ),
         "A2-malformed-request-rejected": Finding(
             "failed",
             "missing model: accepted with HTTP 200",
@@ -156,13 +191,28 @@ FINDINGS: dict[str, dict[str, Finding]] = {
             "an OpenAI error object has message, type, param and code; llama-server's "
             "has no param (and an integer code)",
         ),
-        "F2-validation-status": Finding(
+        "G3-logprob-tokens": Finding(
+            "failed", "(top_logprobs 0) but choices[0].logprobs is None", _TOP0_NO_LOGPROBS
+        ),
+        "G3-top-logprobs-exact": Finding(
+            "failed", "top_logprobs was not requested, yet entries carry", _UNASKED_ALTERNATIVES
+        ),
+        "E6-usage-chunk": Finding(
             "failed",
-            "message without role: HTTP 500",
-            "a message without a role is the client's mistake: 400, not 500",
+            "3 chunk(s) carry usage",
+            "with n: 3 and include_usage one usage chunk comes after every choice finished; "
+            "llama-server streams one per choice, the first before the others finished",
         ),
     },
     "litellm": {
+        "A1-random-valid-requests-accepted": Finding(
+            "failed",
+            "logprobs is not supported with tools",
+            _LOGPROBS_TOOLS_STREAM + " (passed through by the proxy)",
+        ),
+        "C4-usage-counts-every-choice": Finding(
+            "failed", "completion_tokens 3 for 3 choices", _USAGE_ONE_CHOICE
+        ),
         "A2-malformed-body-rejected": Finding(
             "failed",
             "JSON body is not an object: HTTP 500",
@@ -234,10 +284,11 @@ FINDINGS: dict[str, dict[str, Finding]] = {
             "errors come as {'error': {...}}; a body that is not an object and a missing "
             "key got a text/plain 'Internal Server Error'",
         ),
-        "F2-validation-status": Finding(
-            "failed",
-            "JSON body is not an object: HTTP 500",
-            "a body that is not a JSON object is the client's mistake: 400, not 500",
+        "G3-logprob-tokens": Finding(
+            "failed", "(top_logprobs 0) but choices[0].logprobs is None", _TOP0_NO_LOGPROBS
+        ),
+        "G3-top-logprobs-exact": Finding(
+            "failed", "top_logprobs was not requested, yet entries carry", _UNASKED_ALTERNATIVES
         ),
         "G4-n-stream": Finding(
             "failed",
@@ -247,24 +298,10 @@ FINDINGS: dict[str, dict[str, Finding]] = {
         ),
     },
 }
-_CHARSET = WrongVerdict(
-    "warning",
-    "passed",
-    "'text/event-stream; charset=utf-8' is what api.openai.com sends on streams; the "
-    "charset parameter harms no SSE client",
-    "D1-content-type-params accepts a charset=utf-8 parameter (issue 11)",
-)
+# Every wrong verdict of the first inspection was fixed in the rules (issue 11): D1 accepts
+# the charset parameter, E6 judges the n > 1 stream. New ones go here with their fix.
 WRONG_VERDICTS: dict[str, dict[str, WrongVerdict]] = {
-    "llama-cpp-python": {"D1-content-type-params": _CHARSET},
-    "llama-server": {
-        "E6-usage-chunk": WrongVerdict(
-            "passed",
-            "failed",
-            "with n: 3 and include_usage llama-server streams one usage chunk per choice, "
-            "the first before the other choices finished; E6 judges only the n=1 stream",
-            "E6 also judges the n > 1 stream: one usage chunk, after every choice's "
-            "finish_reason, with choices [] (issue 11)",
-        ),
-    },
-    "litellm": {"D1-content-type-params": _CHARSET},
+    "llama-cpp-python": {},
+    "llama-server": {},
+    "litellm": {},
 }
