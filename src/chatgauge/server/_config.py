@@ -20,7 +20,11 @@ class ServerConfig:
     completions (burst of ``max(1, rps)``). The latency model waits ``ttft_ms`` before the
     first content event and ``itl_ms`` between content steps, each moved by a uniform
     ``± jitter_ms`` drawn from a PRNG seeded with ``jitter_seed``. ``faults`` and
-    ``framings`` are names from :data:`FAULTS` and :data:`FRAMINGS`.
+    ``framings`` are names from :data:`FAULTS` and :data:`FRAMINGS`. ``max_concurrency``
+    serves at most that many chat completions at once and queues the rest
+    (``itl_growth_ms`` lengthens each inter-token gap per other stream served);
+    ``ignore_eos`` makes every text answer exactly ``max_tokens`` tokens long when the
+    request gives one (see :mod:`chatgauge.server._concurrency`).
 
     Raises ``ValueError`` with a one-line message when a value is out of range.
     """
@@ -37,6 +41,9 @@ class ServerConfig:
     faults: frozenset[str] = frozenset()
     framings: frozenset[str] = frozenset()
     jitter_seed: int = 0
+    max_concurrency: int | None = None
+    itl_growth_ms: float = 0.0
+    ignore_eos: bool = False
 
     def __post_init__(self) -> None:
         # Callers may hand over lists or sets; the frozen value keeps hashable containers.
@@ -61,7 +68,9 @@ class ServerConfig:
             math.isfinite(self.rate_limit_rps) and self.rate_limit_rps > 0
         ):
             raise ValueError(f"rate limit must be a positive number, got {self.rate_limit_rps}")
-        for name in ("ttft_ms", "itl_ms", "jitter_ms"):
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError(f"max concurrency must be at least 1, got {self.max_concurrency}")
+        for name in ("ttft_ms", "itl_ms", "jitter_ms", "itl_growth_ms"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
