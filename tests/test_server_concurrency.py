@@ -135,7 +135,13 @@ def test_ignore_eos_answers_exactly_max_tokens(stream: bool) -> None:
 def test_itl_grows_with_the_streams_served_alongside(tmp_path: Path) -> None:
     log = tmp_path / "timing.jsonl"
     config = ServerConfig(
-        port=0, ttft_ms=300, itl_ms=1, itl_growth_ms=30, max_concurrency=4, ignore_eos=True, timing_log=log
+        port=0,
+        ttft_ms=300,
+        itl_ms=1,
+        itl_growth_ms=30,
+        max_concurrency=4,
+        ignore_eos=True,
+        timing_log=log,
     )
     with background_server(config) as url:
         exchanges = send_all(url, [streamed(max_tokens=6)] * 3)

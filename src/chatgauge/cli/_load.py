@@ -40,6 +40,7 @@ from chatgauge.loadtests._options import (
     parse_number_list,
     parse_step,
 )
+from chatgauge.loadtests._options_capacity import add_capacity_arguments
 from chatgauge.loadtests._settings import (
     CLOSED_LOOP_USERS,
     OPEN_LOOP_USERS,
@@ -218,6 +219,7 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="where to write load.json and load.html (default: %(default)s)",
     )
+    add_capacity_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -296,6 +298,10 @@ def _numbers(text: str | None, *, integer: bool, name: str) -> tuple[float, ...]
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``chatgauge load``; returns the exit code."""
+    if getattr(args, "capacity", False):
+        from chatgauge.cli._load_capacity import run_capacity_search
+
+        return run_capacity_search(args, settings_from_args(args))
     return run_settings(settings_from_args(args))
 
 

@@ -249,6 +249,7 @@ def locust_command(settings: LoadSettings, directory: Path) -> list[str]:
         ("--rate", settings.rate),
         ("--max-requests", settings.max_requests),
         ("--prompts", settings.prompts),
+        ("--dump-samples", settings.dump_samples),
         ("--ramp", f"{settings.ramp_s}s" if settings.ramp_s else None),
         ("--step", f"{settings.step[0]}:{settings.step[1]}s" if settings.step else None),
     ]

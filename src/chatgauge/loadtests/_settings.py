@@ -56,7 +56,8 @@ class LoadSettings:
       (seconds a request may wait for its next bytes).
     - Judging: ``slos`` maps SLO names to upper bounds in ms (``{"ttft_ms": 500}``).
     - Output: ``report_dir`` for ``load.json`` and ``load.html`` (``None``: nothing is left
-      on disk); ``progress`` prints a line per second.
+      on disk); ``progress`` prints a line per second; ``dump_samples`` a directory for each
+      process's raw samples (JSONL).
     """
 
     base_url: str
@@ -85,6 +86,7 @@ class LoadSettings:
     slos: Mapping[str, float] = field(default_factory=dict, hash=False)
     report_dir: Path | None = None
     progress: bool = False
+    dump_samples: Path | None = None
 
     @property
     def sweep(self) -> Literal["rate", "users"] | None:

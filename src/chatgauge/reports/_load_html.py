@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from chatgauge.reports import _svg
+from chatgauge.reports._capacity_html import capacity_view
 from chatgauge.reports._load_sweep import SweepView, sweep_view
 from chatgauge.reports._svg import BLUE, GREEN, GREY, ORANGE, PURPLE, RED
 from chatgauge.results.load import (
@@ -82,6 +83,7 @@ def render_load_html(report: LoadReport) -> str:
         defined=defaultdict(str, report.definitions),
         fmt=fmt,
         exact=exact,
+        view=capacity_view(report.capacity),
     )
 
 

@@ -23,6 +23,7 @@ from typing import Final, Literal, cast
 
 from chatgauge.results._codec import JsonRecord
 from chatgauge.results._files import register_kind
+from chatgauge.results.capacity import Capacity
 from chatgauge.results.conformance import ToolInfo
 
 KIND: Final = "load"
@@ -416,13 +417,16 @@ class LoadReport(JsonRecord):
     sweep: Sweep | None = None
     kind: Literal["load"] = KIND
     schema_version: int = SCHEMA_VERSION
+    capacity: Capacity | None = None
 
     @property
     def slos_met(self) -> bool | None:
-        """Whether the run met its SLOs: for a sweep, whether some step met every SLO;
-        ``None`` when no SLO was given."""
+        """Whether the run met its SLOs: for a sweep, whether some step met every SLO, for a
+        capacity search whether some rate did; ``None`` when no SLO was given."""
         if not self.config.slos:
             return None
+        if self.capacity is not None:
+            return self.capacity.rate_rps is not None
         if self.sweep is not None:
             return self.sweep.best is not None
         return self.goodput.met is True
