@@ -70,6 +70,7 @@ FLAGS: Final = {
     "input_tokens": "--input-tokens",
     "timeout_s": "--timeout",
     "slos": "--slo",
+    "server_metrics": "--server-metrics",
 }
 """The flag of each setting, to say settings errors in the command line's words."""
 
@@ -289,6 +290,7 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         slos=slos,
         report_dir=args.report_dir,
         progress=True,
+        server_metrics=getattr(args, "server_metrics", None),
     )
 
 

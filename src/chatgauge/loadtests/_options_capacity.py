@@ -49,7 +49,14 @@ def _steps(text: str) -> int:
 
 
 def add_capacity_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the capacity-search group to ``chatgauge load``."""
+    """Add the capacity-search and server-metrics groups to ``chatgauge load``."""
+    server = parser.add_argument_group("server metrics")
+    server.add_argument(
+        "--server-metrics",
+        metavar="URL",
+        help="scrape this Prometheus page (e.g. http://127.0.0.1:8000/metrics) once a second "
+        "during the run; stored in load.json and plotted beside the client figures",
+    )
     group = parser.add_argument_group(
         "capacity search",
         "--capacity brackets and bisects the open-loop rate and reports the highest one whose "

@@ -57,7 +57,8 @@ class LoadSettings:
     - Judging: ``slos`` maps SLO names to upper bounds in ms (``{"ttft_ms": 500}``).
     - Output: ``report_dir`` for ``load.json`` and ``load.html`` (``None``: nothing is left
       on disk); ``progress`` prints a line per second; ``dump_samples`` a directory for each
-      process's raw samples (JSONL).
+      process's raw samples (JSONL); ``server_metrics`` a Prometheus page (``/metrics``)
+      scraped during the run into ``load.json``.
     """
 
     base_url: str
@@ -87,6 +88,7 @@ class LoadSettings:
     report_dir: Path | None = None
     progress: bool = False
     dump_samples: Path | None = None
+    server_metrics: str | None = None
 
     @property
     def sweep(self) -> Literal["rate", "users"] | None:
@@ -134,6 +136,11 @@ class LoadSettings:
         if self.step is not None and (self.step[0] < 1 or not self.step[1] > 0):
             raise LoadSettingsError("`step` needs at least 1 user every positive duration")
         slo_bounds(self.slos)
+        if self.server_metrics is not None:
+            try:
+                Origin.from_url(self.server_metrics)
+            except ValueError as exc:
+                raise LoadSettingsError(f"`server_metrics`: {exc}") from None
         self._check_sweep()
         if self.prompts is not None:
             load_prompts(self.prompts)

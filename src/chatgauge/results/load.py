@@ -25,6 +25,7 @@ from chatgauge.results._codec import JsonRecord
 from chatgauge.results._files import register_kind
 from chatgauge.results.capacity import Capacity
 from chatgauge.results.conformance import ToolInfo
+from chatgauge.results.server_metrics import ServerMetrics
 
 KIND: Final = "load"
 SCHEMA_VERSION: Final = 1
@@ -418,6 +419,7 @@ class LoadReport(JsonRecord):
     kind: Literal["load"] = KIND
     schema_version: int = SCHEMA_VERSION
     capacity: Capacity | None = None
+    server_metrics: ServerMetrics | None = None
 
     @property
     def slos_met(self) -> bool | None:
