@@ -41,6 +41,7 @@ from chatgauge.loadtests._options import (
     parse_step,
 )
 from chatgauge.loadtests._options_capacity import add_capacity_arguments
+from chatgauge.loadtests._options_workload import workload_options
 from chatgauge.loadtests._settings import (
     CLOSED_LOOP_USERS,
     OPEN_LOOP_USERS,
@@ -261,6 +262,7 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         slos: dict[str, float] = {b.name: b.max_ms for b in map(parse_slo, args.slo)}
         sweep_rates = _numbers(args.sweep_rates, integer=False, name="--sweep-rates")
         sweep_users = _numbers(args.sweep_users, integer=True, name="--sweep-users")
+        workload = workload_options(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return LoadSettings(
@@ -291,6 +293,7 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         report_dir=args.report_dir,
         progress=True,
         server_metrics=getattr(args, "server_metrics", None),
+        workload=workload,
     )
 
 

@@ -28,6 +28,7 @@ from chatgauge.loadtests._http import Connection, HttpTransportError, Origin, re
 from chatgauge.loadtests._options import API_KEY_ENV
 from chatgauge.loadtests._server_metrics import attach, scraping
 from chatgauge.loadtests._settings import LoadSettings, LoadSettingsError
+from chatgauge.loadtests._workload_prep import prepare
 from chatgauge.results import ResultError, read_document, safe_text
 from chatgauge.results.load import JSON_NAME, LoadReport
 
@@ -73,6 +74,7 @@ def run_load(settings: LoadSettings) -> LoadReport:
     """
     settings.check()
     preflight(settings)
+    settings = prepare(settings)
     keep = settings.report_dir is not None
     directory = _directory(settings.report_dir)
     try:
@@ -283,7 +285,7 @@ def locust_command(settings: LoadSettings, directory: Path) -> list[str]:
             command.append(flag)
     for name, bound in settings.slos.items():
         command += ["--slo", f"{name}={bound!r}"]
-    return command
+    return command + settings.workload.to_args()
 
 
 def _free_loopback_port() -> int:

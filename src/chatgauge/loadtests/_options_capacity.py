@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from chatgauge.loadtests._capacity import SearchPlan
 from chatgauge.loadtests._options import parse_duration
+from chatgauge.loadtests._options_workload import add_workload_arguments
 
 DEFAULT_STEP_S: Final = 15.0
 
@@ -49,7 +50,8 @@ def _steps(text: str) -> int:
 
 
 def add_capacity_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the capacity-search and server-metrics groups to ``chatgauge load``."""
+    """Add the workload, server-metrics and capacity-search groups to ``chatgauge load``."""
+    add_workload_arguments(parser.add_argument_group("workload"), parent=True)
     server = parser.add_argument_group("server metrics")
     server.add_argument(
         "--server-metrics",

@@ -394,6 +394,32 @@ class Sweep(JsonRecord):
 
 
 @dataclass(frozen=True)
+class LengthFigures(JsonRecord):
+    """One length (input or output), asked and received; both histograms share their bins."""
+
+    asked: Summary = Summary()
+    received: Summary = Summary()
+    asked_histogram: Histogram = Histogram()
+    received_histogram: Histogram = Histogram()
+
+
+@dataclass(frozen=True)
+class Lengths(JsonRecord):
+    """Input and output lengths of the successful requests, asked and received.
+
+    *Asked*: the input length in the endpoint's tokens (calibrated synthetic prompt, or a
+    dataset's or trace's figure; absent for a prompt file without one) and the output limit
+    (``max_tokens``). *Received*: ``usage.prompt_tokens`` and the output tokens. ``source``
+    names where the requests came from; ``calibration`` how input tokens were counted.
+    """
+
+    source: str
+    calibration: str
+    input: LengthFigures = LengthFigures()
+    output: LengthFigures = LengthFigures()
+
+
+@dataclass(frozen=True)
 class LoadReport(JsonRecord):
     """A load run against one endpoint: the document ``load.json`` holds."""
 
@@ -420,6 +446,7 @@ class LoadReport(JsonRecord):
     schema_version: int = SCHEMA_VERSION
     capacity: Capacity | None = None
     server_metrics: ServerMetrics | None = None
+    lengths: Lengths | None = None
 
     @property
     def slos_met(self) -> bool | None:
@@ -448,6 +475,8 @@ __all__ = [
     "Goodput",
     "HealthThresholds",
     "Histogram",
+    "LengthFigures",
+    "Lengths",
     "LoadConfig",
     "LoadReport",
     "LoadStatus",
