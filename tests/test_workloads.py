@@ -28,7 +28,7 @@ from chatgauge.loadtests._workloads import Conversation, Workload, WorkloadOptio
 from chatgauge.results.load import LoadReport
 from chatgauge.server import ServerConfig, background_server
 from chatgauge.server._generation import MESSAGE_OVERHEAD_TOKENS, REPLY_PRIMING_TOKENS
-from tests.load_support import read_samples
+from tests.load_support import read_samples, run_cli
 
 ONE_MESSAGE = REPLY_PRIMING_TOKENS + MESSAGE_OVERHEAD_TOKENS
 """The reference endpoint's prompt_tokens of a one-message prompt, less its words."""
@@ -273,3 +273,26 @@ def test_trace_settings_are_checked(tmp_path: Path) -> None:
         LoadSettings(**base, rate=3.0, workload=WorkloadOptions(trace=str(azure))).check()  # type: ignore[arg-type]
     with pytest.raises(LoadSettingsError, match="speedup"):
         LoadSettings(**base, workload=WorkloadOptions(trace=str(azure), trace_speedup=0)).check()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--input-dist", "normal:5"), "--input-dist"),
+        (("--trace", "/nonexistent/trace.csv"), "cannot read trace"),
+        (("--turns", "0"), "--turns"),
+        (("--dataset", "/nonexistent/d.json"), "cannot read dataset"),
+    ],
+)
+def test_bad_workload_flags_are_one_line(
+    tmp_path: Path, flags: tuple[str, str], message: str
+) -> None:
+    result = run_cli(
+        *("--base-url", "http://127.0.0.1:9/v1", "--model", "pro", *flags),
+        *("--report-dir", str(tmp_path)),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr

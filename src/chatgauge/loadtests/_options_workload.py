@@ -75,6 +75,11 @@ def add_workload_arguments(group: Any, *, parent: bool = False) -> None:
         add("--token-calibration", default="", help="OVERHEAD:PER_WORD (set by chatgauge load)")
 
 
+def _given(value: Any, default: float) -> Any:
+    # Zero is a value to refuse, not a missing one.
+    return default if value is None else value
+
+
 def workload_options(options: Any) -> WorkloadOptions:
     """The workload flags of a parsed namespace (``ValueError`` with one line)."""
     get = getattr
@@ -85,8 +90,8 @@ def workload_options(options: Any) -> WorkloadOptions:
         shared_prefix=int(get(options, "shared_prefix", 0) or 0),
         dataset=str(get(options, "dataset", "") or ""),
         trace=str(get(options, "trace", "") or ""),
-        trace_speedup=float(get(options, "trace_speedup", 1.0) or 1.0),
-        turns=int(get(options, "turns", 1) or 1),
+        trace_speedup=float(_given(get(options, "trace_speedup", None), 1.0)),
+        turns=int(_given(get(options, "turns", None), 1)),
         think_time_s=think if isinstance(think, float) else parse_duration(str(think)),
         calibration=str(get(options, "token_calibration", "") or ""),
     )
