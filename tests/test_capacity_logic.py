@@ -209,3 +209,18 @@ def test_too_few_requests_give_limited_confidence() -> None:
     assert result.rate_rps == 8.0
     assert not result.confident
     assert "too few requests" in result.confidence
+
+
+def test_the_page_states_the_capacity_and_marks_the_knee() -> None:
+    from chatgauge.reports import render_load_html
+    from tests.capacity_fixtures import capacity_result
+
+    report = capacity_result()
+    assert report.capacity is not None
+    assert report.capacity.rate_rps == 12.0
+    page = render_load_html(report)
+    assert page.count('id="capacity"') == 1
+    assert "Capacity: 12.00 req/s" in page
+    assert page.count("capacity 12 req/s") == 3  # the knee's legend in all three charts
+    assert page.count("<tr", page.index('id="capacity-steps"')) >= 5  # head + 4 steps
+    assert page.index('id="capacity"') < page.index("<h2>Headline</h2>")
