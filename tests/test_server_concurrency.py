@@ -54,10 +54,8 @@ def send_all(url: str, bodies: list[dict[str, Any]]) -> list[Any]:
         return list(pool.map(lambda body: post(url, body, timeout=WAIT_S), bodies))
 
 
-@pytest.mark.parametrize(("limit", "expected_peak"), [(2, 2), (None, 6)])
-def test_at_most_n_streams_are_served_at_once(
-    tmp_path: Path, limit: int | None, expected_peak: int
-) -> None:
+@pytest.mark.parametrize("limit", [2, None])
+def test_at_most_n_streams_are_served_at_once(tmp_path: Path, limit: int | None) -> None:
     log = tmp_path / "timing.jsonl"
     config = ServerConfig(
         port=0, itl_ms=100, max_concurrency=limit, ignore_eos=True, timing_log=log
@@ -68,8 +66,10 @@ def test_at_most_n_streams_are_served_at_once(
     records = read_log(log)
     assert len(records) == 6
     spans = [(r["t_first_content_ns"], r["t_last_content_ns"]) for r in records]
-    # Unlimited, all six stream together (proof the check can fail); limited, never more.
-    assert peak_overlap(spans) == expected_peak
+    if limit is None:
+        assert peak_overlap(spans) > 2  # unlimited, they stream together: the check can fail
+    else:
+        assert peak_overlap(spans) == limit
 
 
 def test_queued_requests_wait_and_metrics_show_running_and_waiting() -> None:
@@ -149,7 +149,7 @@ def test_itl_grows_with_the_streams_served_alongside(tmp_path: Path) -> None:
         exchanges = send_all(url, [streamed(max_tokens=6)] * 3)
     assert all(exchange.status == 200 for exchange in exchanges)
     spans = [(r["t_last_content_ns"] - r["t_first_content_ns"]) / 1e6 for r in read_log(log)]
-    # All three are admitted during the 300 ms before the first token, so the first one's
+    # All three are admitted during the 1 s before the first token, so the first one's
     # gaps all have the other two alongside; without growth its 5 gaps would take 5 ms.
     assert max(spans) >= 5 * (1 + 30)
 
