@@ -29,6 +29,7 @@ from chatgauge.reports._matrix import build_matrix, render_matrix_html
 from chatgauge.reports._render import render_result_html
 from chatgauge.results.conformance import ConformanceRun
 from chatgauge.server import ServerConfig, background_server
+from tests.capacity_fixtures import capacity_result
 from tests.report_fixtures import HOSTILE, hostile_conformance, hostile_load, load_document
 from tests.sweep_fixtures import sweep_result
 
@@ -53,13 +54,16 @@ MIN_CHARTS = {
     "conformance": 1,
     "load": 6,
     "load-sweep": 9,
+    "load-capacity": 14,
     "compare-load": 4,
     "compare-conformance": 1,
     "matrix": 1,
 }
 """Charts each page draws at least (conformance: verdict bar; load: distributions and
 time series; load-sweep: those plus latency against throughput per SLO'd metric and the
-throughput per step; compare-load: one percentile chart per latency metric)."""
+throughput per step; load-capacity: the load charts, TTFT, E2E and goodput against the
+offered rate, and three server-metrics charts; compare-load: one percentile chart per latency
+metric)."""
 
 _MEASURE_SVGS = """() => Array.from(document.querySelectorAll("svg"))
   .filter((svg) => !svg.parentElement.closest("svg"))
@@ -102,6 +106,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "conformance": render_result_html("conformance", faulty),
         "load": render_result_html("load", load),
         "load-sweep": render_result_html("load", sweep_result()),
+        "load-capacity": render_result_html("load", capacity_result()),
         "compare-load": render_compare_html(
             compare_load([("base/load.json", load_document()), (HOSTILE, load)])
         ),
@@ -223,4 +228,31 @@ def test_the_sweep_knee_is_drawn_inside_its_chart(browser: Any, pages: dict[str,
         assert box["x"] + box["width"] <= chart["x"] + chart["width"]
         assert chart["y"] <= box["y"]
         assert box["y"] + box["height"] <= chart["y"] + chart["height"]
+    context.close()
+
+
+def test_the_capacity_knee_and_the_server_metrics_are_drawn(
+    browser: Any, pages: dict[str, Path]
+) -> None:
+    context = browser.new_context(offline=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(pages["load-capacity"].as_uri())
+    assert "12" in (page.locator("#capacity-verdict").text_content() or "")
+    section = page.locator("#capacity")
+    knees = section.locator("svg text.marker.best")
+    assert knees.count() == 3  # TTFT, E2E and goodput against the offered rate
+    for index in range(knees.count()):
+        assert knees.nth(index).text_content() == "capacity"
+    assert page.locator("#capacity-steps tbody tr").count() == 4
+    server = page.locator("#server-metrics svg")
+    assert server.count() == 3  # running/waiting with the client's in flight, usage, counters
+    first = server.nth(0)
+    box = first.bounding_box()
+    assert box is not None
+    assert box["width"] > 0
+    assert box["height"] > 0
+    text = first.text_content() or ""
+    assert "chatgauge_requests_running" in text
+    assert "client: requests in flight" in text
+    assert first.locator("path, polyline").count() >= 3
     context.close()

@@ -40,6 +40,8 @@ from chatgauge.loadtests._options import (
     parse_number_list,
     parse_step,
 )
+from chatgauge.loadtests._options_capacity import add_capacity_arguments
+from chatgauge.loadtests._options_workload import workload_options
 from chatgauge.loadtests._settings import (
     CLOSED_LOOP_USERS,
     OPEN_LOOP_USERS,
@@ -69,6 +71,7 @@ FLAGS: Final = {
     "input_tokens": "--input-tokens",
     "timeout_s": "--timeout",
     "slos": "--slo",
+    "server_metrics": "--server-metrics",
 }
 """The flag of each setting, to say settings errors in the command line's words."""
 
@@ -218,6 +221,7 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="where to write load.json and load.html (default: %(default)s)",
     )
+    add_capacity_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -258,6 +262,7 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         slos: dict[str, float] = {b.name: b.max_ms for b in map(parse_slo, args.slo)}
         sweep_rates = _numbers(args.sweep_rates, integer=False, name="--sweep-rates")
         sweep_users = _numbers(args.sweep_users, integer=True, name="--sweep-users")
+        workload = workload_options(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return LoadSettings(
@@ -287,6 +292,8 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         slos=slos,
         report_dir=args.report_dir,
         progress=True,
+        server_metrics=getattr(args, "server_metrics", None),
+        workload=workload,
     )
 
 
@@ -296,6 +303,10 @@ def _numbers(text: str | None, *, integer: bool, name: str) -> tuple[float, ...]
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``chatgauge load``; returns the exit code."""
+    if getattr(args, "capacity", False):
+        from chatgauge.cli._load_capacity import run_capacity_search
+
+        return run_capacity_search(args, settings_from_args(args))
     return run_settings(settings_from_args(args))
 
 

@@ -62,6 +62,25 @@ def register(subparsers: Any) -> None:
         "--jitter-ms", type=float, default=0.0, help="uniform ± jitter on each deadline (ms)"
     )
     parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="serve at most N chat completions at once, queue the rest (a capacity ground "
+        "truth: N / service time)",
+    )
+    parser.add_argument(
+        "--itl-growth-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="lengthen each inter-token gap by MS per other stream being served",
+    )
+    parser.add_argument(
+        "--ignore-eos",
+        action="store_true",
+        help="text answers run to exactly max_tokens tokens (a fixed service time)",
+    )
+    parser.add_argument(
         "--timing-log",
         type=Path,
         metavar="FILE",
@@ -136,11 +155,14 @@ def _check_flags(args: argparse.Namespace) -> None:
         ("--ttft-ms", args.ttft_ms),
         ("--itl-ms", args.itl_ms),
         ("--jitter-ms", args.jitter_ms),
+        ("--itl-growth-ms", args.itl_growth_ms),
     ):
         if not (math.isfinite(value) and value >= 0):
             raise UsageError(f"{flag} must be a number >= 0, got {value:g}")
     if args.rate_limit is not None and not (math.isfinite(args.rate_limit) and args.rate_limit > 0):
         raise UsageError(f"--rate-limit must be a number > 0, got {args.rate_limit:g}")
+    if args.max_concurrency is not None and args.max_concurrency < 1:
+        raise UsageError(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
     log: Path | None = args.timing_log
     if log is not None and not log.parent.is_dir():
         raise UsageError(f"--timing-log: directory {str(log.parent)!r} does not exist")
@@ -171,6 +193,9 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             faults=frozenset(args.faults),
             framings=frozenset(args.framings),
             features=features,
+            max_concurrency=args.max_concurrency,
+            itl_growth_ms=args.itl_growth_ms,
+            ignore_eos=args.ignore_eos,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from chatgauge.loadtests._capacity import SearchPlan
+    from chatgauge.loadtests._capacity_run import run_capacity
     from chatgauge.loadtests._hooks import attach, load_session
     from chatgauge.loadtests._launch import (
         EndpointUnavailable,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from chatgauge.loadtests._settings import LoadSettings, LoadSettingsError
     from chatgauge.loadtests._shapes import OptionsShape
     from chatgauge.loadtests._users import ChatUser, RequestFailure, StreamingChatUser
+    from chatgauge.loadtests._workloads import WorkloadOptions
     from chatgauge.results.load import LoadReport
 
 STOCK_LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
@@ -51,6 +54,9 @@ _PLAIN: Final = {
     "LoadSettings": "chatgauge.loadtests._settings",
     "LoadSettingsError": "chatgauge.loadtests._settings",
     "RequestSample": "chatgauge.loadtests._samples",
+    "SearchPlan": "chatgauge.loadtests._capacity",
+    "WorkloadOptions": "chatgauge.loadtests._workloads",
+    "run_capacity": "chatgauge.loadtests._capacity_run",
     "run_load": "chatgauge.loadtests._launch",
 }
 """Names that never import locust."""
@@ -93,8 +99,11 @@ __all__ = [
     "OptionsShape",
     "RequestFailure",
     "RequestSample",
+    "SearchPlan",
     "StreamingChatUser",
+    "WorkloadOptions",
     "attach",
     "load_session",
+    "run_capacity",
     "run_load",
 ]

@@ -9,17 +9,20 @@ measured in their own window: the step's time after the warm-up.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from chatgauge._version import __version__
+from chatgauge.loadtests._lengths import length_section
 from chatgauge.loadtests._metrics import Measurement, compute_results
 from chatgauge.loadtests._options import RunOptions
 from chatgauge.loadtests._samples import RequestSample
 from chatgauge.loadtests._schedule import planned_duration
 from chatgauge.loadtests._store import SampleStore
 from chatgauge.results.load import (
+    Lengths,
     LoadConfig,
     LoadReport,
     LoadStatus,
@@ -81,7 +84,7 @@ def assemble(
     sweep = None
     if options.sweep_kind is not None:
         sweep = sweep_of(store.samples, options, options.sweep_kind, facts.t0_ns, now_ns)
-    return report_of(
+    report = report_of(
         measurement,
         config=options.config(
             model=facts.model,
@@ -94,6 +97,18 @@ def assemble(
         elapsed_s=(now_ns - facts.t0_ns) / _NS,
         status=status,
         sweep=sweep,
+    )
+    return dataclasses.replace(report, lengths=lengths_of(store.samples, options))
+
+
+def lengths_of(samples: Sequence[RequestSample], options: RunOptions) -> Lengths:
+    """The asked and received lengths of the run's requests."""
+    workload = options.workload
+    return length_section(
+        samples,
+        default_output=options.max_tokens,
+        calibration=workload.calibration_text(),
+        source=workload.describe(options.prompts),
     )
 
 

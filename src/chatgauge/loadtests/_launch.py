@@ -26,7 +26,9 @@ from typing import Final
 from chatgauge.loadtests import STOCK_LOCUSTFILE
 from chatgauge.loadtests._http import Connection, HttpTransportError, Origin, request_head
 from chatgauge.loadtests._options import API_KEY_ENV
+from chatgauge.loadtests._server_metrics import attach, scraping
 from chatgauge.loadtests._settings import LoadSettings, LoadSettingsError
+from chatgauge.loadtests._workload_prep import prepare
 from chatgauge.results import ResultError, read_document, safe_text
 from chatgauge.results.load import JSON_NAME, LoadReport
 
@@ -72,10 +74,11 @@ def run_load(settings: LoadSettings) -> LoadReport:
     """
     settings.check()
     preflight(settings)
+    settings = prepare(settings)
     keep = settings.report_dir is not None
     directory = _directory(settings.report_dir)
     try:
-        return _run_child(settings, directory)
+        return _run_scraped(settings, directory)
     except LoadInterrupted as interrupted:
         if keep:
             raise
@@ -96,6 +99,23 @@ def _directory(report_dir: Path | None) -> Path:
             f"cannot create report directory {report_dir}: {exc.strerror or exc}"
         ) from None
     return report_dir
+
+
+def _run_scraped(settings: LoadSettings, directory: Path) -> LoadReport:
+    """The run, with ``--server-metrics`` scraped beside it and added to its documents."""
+    if not settings.server_metrics:
+        return _run_child(settings, directory)
+    key = settings.api_key
+    with scraping(settings.server_metrics, api_key=key, verify_tls=settings.verify_tls) as scraper:
+        try:
+            report = _run_child(settings, directory)
+        except LoadInterrupted as interrupted:
+            if interrupted.report is None:
+                raise
+            scraper.stop()
+            document = attach(interrupted.report, scraper, directory, key)
+            raise LoadInterrupted(document, interrupted.path) from None
+    return attach(report, scraper, directory, key)
 
 
 def _run_child(settings: LoadSettings, directory: Path) -> LoadReport:
@@ -249,6 +269,7 @@ def locust_command(settings: LoadSettings, directory: Path) -> list[str]:
         ("--rate", settings.rate),
         ("--max-requests", settings.max_requests),
         ("--prompts", settings.prompts),
+        ("--dump-samples", settings.dump_samples),
         ("--ramp", f"{settings.ramp_s}s" if settings.ramp_s else None),
         ("--step", f"{settings.step[0]}:{settings.step[1]}s" if settings.step else None),
     ]
@@ -264,7 +285,7 @@ def locust_command(settings: LoadSettings, directory: Path) -> list[str]:
             command.append(flag)
     for name, bound in settings.slos.items():
         command += ["--slo", f"{name}={bound!r}"]
-    return command
+    return command + settings.workload.to_args()
 
 
 def _free_loopback_port() -> int:

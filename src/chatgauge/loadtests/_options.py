@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 
 from chatgauge._secret import Secret
 from chatgauge.loadtests._slo import parse_slo
+from chatgauge.loadtests._workloads import WorkloadOptions
 from chatgauge.results.load import LoadConfig, SloBound, StepPlan, SweepPlan
 
 API_KEY_ENV: Final = "CHATGAUGE_API_KEY"
@@ -144,6 +145,9 @@ def add_arguments(parser: Any) -> None:
     add("--sweep-users", default="", help="sweep: comma-separated user counts, one step each")
     add("--sweep-time", default=f"{DEFAULT_SWEEP_STEP_S:g}s", help="sweep: length of each step")
     add("--dump-samples", default="", help="directory for each process's raw samples (JSONL)")
+    from chatgauge.loadtests._options_workload import add_workload_arguments
+
+    add_workload_arguments(group)
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ class RunOptions:
     sweep_values: tuple[float, ...] = ()
     sweep_step_s: float = DEFAULT_SWEEP_STEP_S
     dump_samples: str = ""
+    workload: WorkloadOptions = field(default_factory=WorkloadOptions)
 
     @classmethod
     def from_options(cls, options: Any) -> RunOptions:
@@ -236,6 +241,7 @@ class RunOptions:
             sweep_values=tuple(sweep_values),
             sweep_step_s=parse_duration(str(get(options, "sweep_time", "") or "10s")),
             dump_samples=str(get(options, "dump_samples", "") or ""),
+            workload=_workload(options),
         )
 
     @property
@@ -274,6 +280,12 @@ class RunOptions:
                 else None
             ),
         )
+
+
+def _workload(options: Any) -> WorkloadOptions:
+    from chatgauge.loadtests._options_workload import workload_options
+
+    return workload_options(options)
 
 
 def _sweep(options: Any) -> tuple[Literal["rate", "users"] | None, list[float]]:

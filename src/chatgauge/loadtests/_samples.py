@@ -48,6 +48,8 @@ class RequestSample(JsonRecord):
       the connection's bounds); a failed request is never good for goodput.
     - ``worker``: the process that took the sample (``local`` or the worker's id).
     - ``response_id``: the first chunk's ``id``, to match a sample with server logs.
+    - ``asked_input_tokens`` / ``asked_output_tokens``: the lengths the workload asked for
+      (input in the endpoint's tokens, output as ``max_tokens``), when it chose them.
     """
 
     t_sched_ns: int
@@ -67,6 +69,8 @@ class RequestSample(JsonRecord):
     error: str | None = None
     worker: str = ""
     response_id: str | None = None
+    asked_input_tokens: int | None = None
+    asked_output_tokens: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -104,4 +108,6 @@ class RequestSample(JsonRecord):
             "error": self.error,
             "worker": self.worker,
             "response_id": self.response_id,
+            "asked_input_tokens": self.asked_input_tokens,
+            "asked_output_tokens": self.asked_output_tokens,
         }

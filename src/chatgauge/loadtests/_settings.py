@@ -27,6 +27,7 @@ from chatgauge.loadtests._options import (
 )
 from chatgauge.loadtests._prompts import load_prompts
 from chatgauge.loadtests._slo import slo_bounds
+from chatgauge.loadtests._workloads import WorkloadOptions
 
 CLOSED_LOOP_USERS: Final = 4
 OPEN_LOOP_USERS: Final = 64
@@ -56,7 +57,10 @@ class LoadSettings:
       (seconds a request may wait for its next bytes).
     - Judging: ``slos`` maps SLO names to upper bounds in ms (``{"ttft_ms": 500}``).
     - Output: ``report_dir`` for ``load.json`` and ``load.html`` (``None``: nothing is left
-      on disk); ``progress`` prints a line per second.
+      on disk); ``progress`` prints a line per second; ``dump_samples`` a directory for each
+      process's raw samples (JSONL); ``server_metrics`` a Prometheus page (``/metrics``)
+      scraped during the run into ``load.json``; ``workload`` the per-request lengths,
+      datasets, shared prefix, sessions or trace (:mod:`chatgauge.loadtests._workloads`).
     """
 
     base_url: str
@@ -85,6 +89,9 @@ class LoadSettings:
     slos: Mapping[str, float] = field(default_factory=dict, hash=False)
     report_dir: Path | None = None
     progress: bool = False
+    dump_samples: Path | None = None
+    server_metrics: str | None = None
+    workload: WorkloadOptions = field(default_factory=WorkloadOptions)
 
     @property
     def sweep(self) -> Literal["rate", "users"] | None:
@@ -132,7 +139,13 @@ class LoadSettings:
         if self.step is not None and (self.step[0] < 1 or not self.step[1] > 0):
             raise LoadSettingsError("`step` needs at least 1 user every positive duration")
         slo_bounds(self.slos)
+        if self.server_metrics is not None:
+            try:
+                Origin.from_url(self.server_metrics)
+            except ValueError as exc:
+                raise LoadSettingsError(f"`server_metrics`: {exc}") from None
         self._check_sweep()
+        self._check_workload()
         if self.prompts is not None:
             load_prompts(self.prompts)
         if self.effective_users < self.processes:
@@ -140,6 +153,19 @@ class LoadSettings:
                 f"`users` {self.effective_users} is fewer than `processes` {self.processes}: "
                 "some processes would have nobody to run"
             )
+
+    def _check_workload(self) -> None:
+        workload = self.workload
+        workload.check()
+        if workload.trace:
+            if self.processes > 1:
+                raise LoadSettingsError("a trace is replayed by one process: leave out `processes`")
+            if self.sweep or self.ramp_s or self.step or self.rate:
+                raise LoadSettingsError(
+                    "a trace sets its own arrivals: leave out `rate` and shapes"
+                )
+        if workload.dataset and self.prompts is not None:
+            raise LoadSettingsError("give `prompts` or a dataset, not both")
 
     def _check_sweep(self) -> None:
         for name, values in (("sweep_rates", self.sweep_rates), ("sweep_users", self.sweep_users)):

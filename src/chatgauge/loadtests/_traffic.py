@@ -20,6 +20,21 @@ from chatgauge.loadtests._options import RunOptions
 from chatgauge.loadtests._pacing import Pacing
 from chatgauge.loadtests._prompts import PromptSet, load_prompts, synthetic_prompts
 from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._workloads import Workload, prompt_file_lengths
+
+
+def workload_for(options: RunOptions) -> Workload | None:
+    """The per-request workload the options ask for (``None``: the prompt set and one
+    ``max_tokens``, as before)."""
+    entries = prompt_file_lengths(Path(options.prompts)) if options.prompts else None
+    if not options.workload.active and entries is None:
+        return None
+    return Workload(
+        options.workload,
+        seed=options.seed,
+        default_max_tokens=options.max_tokens,
+        prompt_file_entries=entries,
+    )
 
 
 def prompts_for(options: RunOptions) -> PromptSet:
@@ -61,6 +76,7 @@ class Traffic:
         self.prompts = prompts
         self.worker = worker
         self.in_flight = 0
+        self.workload = workload_for(options)
         self._pacing = pacing
         self._sink = sink
         self._models = models

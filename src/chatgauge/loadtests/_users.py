@@ -49,6 +49,7 @@ and run ``locust -f that_file.py --host http://127.0.0.1:8000/v1 --model NAME``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -74,6 +75,7 @@ from chatgauge.loadtests._http import (
 from chatgauge.loadtests._prompts import Messages
 from chatgauge.loadtests._samples import ErrorKind, RequestSample, TokenSource
 from chatgauge.loadtests._traffic import Traffic
+from chatgauge.loadtests._workloads import Conversation, PlannedRequest
 from chatgauge.results import safe_text
 
 ERROR_BODY_LIMIT = 64 * 1024
@@ -121,6 +123,11 @@ class ChatUser(FastHttpUser):
             connect_timeout_s=min(settings.request_timeout_s, 10.0),
         )
         self._prompt_index = next(_user_numbers)
+        # A workload's request for the next send, and this user's session (--turns).
+        self._planned: PlannedRequest | None = None
+        self._answer: str | None = None
+        turns = settings.workload.turns
+        self._conversation = Conversation() if turns > 1 else None
         headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if self.stream else "application/json",
@@ -145,9 +152,33 @@ class ChatUser(FastHttpUser):
         self.send_chat(self.next_messages())
 
     def next_messages(self) -> Messages:
-        """The messages of the next request: the run's prompt set, round-robin per user."""
+        """The messages of the next request: the workload's next request when the run has
+        one (lengths, dataset, trace, sessions), else the prompt set, round-robin per user."""
+        workload = self.traffic.workload
+        if workload is not None:
+            self._continue_session()
+            planned = workload.next_request(self._conversation)
+            if planned is None:
+                raise StopUser  # the trace is used up
+            self._planned = planned
+            return planned.messages
         self._prompt_index += 1
         return self.traffic.prompts.pick(self._prompt_index)
+
+    def _continue_session(self) -> None:
+        """Keep the last answer in this user's conversation; start over after the last turn
+        (or a failed turn), pausing ``--think-time`` between the turns of one session."""
+        conversation = self._conversation
+        if conversation is None or not conversation.messages:
+            return
+        options = self.traffic.options.workload
+        if self._answer is None or conversation.turn >= options.turns:
+            conversation.messages = []
+            conversation.turn = 0
+            return
+        conversation.messages.append({"role": "assistant", "content": self._answer})
+        if options.think_time_s:
+            gevent.sleep(options.think_time_s)
 
     def request_body(self, messages: Messages) -> dict[str, Any]:
         """The JSON body: standard OpenAI fields plus :attr:`extra_body`."""
@@ -157,6 +188,9 @@ class ChatUser(FastHttpUser):
             "messages": messages,
             "max_tokens": settings.max_tokens,
         }
+        planned = self._planned
+        if planned is not None and planned.max_tokens is not None:
+            body["max_tokens"] = planned.max_tokens
         if self.stream:
             body["stream"] = True
             if settings.include_usage:
@@ -169,7 +203,11 @@ class ChatUser(FastHttpUser):
         body = json.dumps(self.request_body(messages), separators=(",", ":")).encode()
         head = self._head + f"Content-Length: {len(body)}\r\n".encode()
         traffic = self.traffic
-        t_sched = traffic.next_start_ns()
+        planned = self._planned
+        if planned is not None and planned.t_sched_ns is not None:
+            t_sched: int | None = planned.t_sched_ns  # a trace's own moment (open loop)
+        else:
+            t_sched = traffic.next_start_ns()
         if t_sched is not None:
             delay = t_sched - time.perf_counter_ns()
             if delay > 0:
@@ -184,7 +222,19 @@ class ChatUser(FastHttpUser):
         return sample
 
     def _exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
+        sample = self._timed_exchange(head, body, t_sched)
+        planned = self._planned
+        if planned is None:
+            return sample
+        asked = planned.max_tokens or self.traffic.options.max_tokens
+        return dataclasses.replace(
+            sample, asked_input_tokens=planned.asked_input_tokens, asked_output_tokens=asked
+        )
+
+    def _timed_exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
         timing = _Timing(t_sched, self.traffic.worker, self.traffic.secret)
+        timing.text = [] if self._conversation is not None else None
+        self._answer = None
         try:
             timing.t_send, response = self.connection.request(head, body)
             timing.t_headers = response.t_headers_ns
@@ -192,11 +242,12 @@ class ChatUser(FastHttpUser):
             if response.status >= 300:  # redirects are not followed: not an answer either
                 text = response.read_all(ERROR_BODY_LIMIT)
                 return timing.failed("http", _http_error(response.status, text))
-            if self.stream:
-                return _read_stream(response, timing)
-            return _read_json(response, timing)
+            sample = _read_stream(response, timing) if self.stream else _read_json(response, timing)
         except HttpTransportError as exc:
             return timing.failed(exc.kind, str(exc))  # type: ignore[arg-type]
+        if sample.ok and timing.text is not None:
+            self._answer = "".join(timing.text)
+        return sample
 
     def _report(self, sample: RequestSample) -> None:
         fire = self.environment.events.request.fire
@@ -234,7 +285,7 @@ class StreamingChatUser(ChatUser):
 class _Timing:
     """The stamps of one request as they are taken (becomes a :class:`RequestSample`)."""
 
-    __slots__ = ("secret", "status", "t_headers", "t_sched", "t_send", "worker")
+    __slots__ = ("secret", "status", "t_headers", "t_sched", "t_send", "text", "worker")
 
     def __init__(self, t_sched: int | None, worker: str, secret: Secret | None) -> None:
         self.t_sched = t_sched
@@ -243,6 +294,7 @@ class _Timing:
         self.t_send = 0
         self.t_headers: int | None = None
         self.status: int | None = None
+        self.text: list[str] | None = None  # the answer's text, kept for sessions only
 
     def failed(self, kind: ErrorKind, message: str, **stamps: Any) -> RequestSample:
         return self.sample(error_kind=kind, error=message, **stamps)
@@ -280,6 +332,7 @@ class _StreamTally:
         "prompt_tokens",
         "reads",
         "response_id",
+        "text",
         "token_counts",
         "token_ns",
         "usage_tokens",
@@ -296,6 +349,7 @@ class _StreamTally:
         self.reads = 0
         self.max_per_read = 0
         self.response_id: str | None = None
+        self.text: list[str] | None = None
 
     def events(self, events: list[SSEEvent], arrived: int) -> None:
         if self.first_event is None:
@@ -318,6 +372,8 @@ class _StreamTally:
                 self.token_ns.append(arrived)
                 self.token_counts.append(tokens)
                 token_events += 1
+                if self.text is not None:
+                    self.text.append(_first_content(chunk))
             usage = chunk.get("usage")
             if usage:
                 self._usage(usage)
@@ -355,9 +411,18 @@ def _tokens_in(chunk: Any) -> int:
     return tokens
 
 
+def _first_content(chunk: Any) -> str:
+    """The content text of a chunk's first choice (sessions send it back)."""
+    choices = chunk.get("choices") or ()
+    delta = choices[0].get("delta") if choices else None
+    content = delta.get("content") if isinstance(delta, dict) else None
+    return content if isinstance(content, str) else ""
+
+
 def _read_stream(response: Response, timing: _Timing) -> RequestSample:
     decoder = SSEDecoder()
     tally = _StreamTally()
+    tally.text = timing.text
     arrived = response.t_headers_ns
     try:
         for arrived, piece in response.reads():
@@ -412,12 +477,22 @@ def _read_json(response: Response, timing: _Timing) -> RequestSample:
         return timing.failed("malformed", f"the response body is not a JSON object ({exc})")
     if body.get("error"):
         return timing.failed("malformed", f"status 200 with an error body: {text!r}")
+    if timing.text is not None:
+        timing.text.append(_message_content(body))
     return timing.sample(
         output_tokens=completion if isinstance(completion, int) else 0,
         token_source="usage" if isinstance(completion, int) else "events",
         prompt_tokens=prompt if isinstance(prompt, int) else None,
         reads=1,
     )
+
+
+def _message_content(body: Any) -> str:
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return ""
+    return content if isinstance(content, str) else ""
 
 
 def _http_error(status: int, body: bytes) -> str:

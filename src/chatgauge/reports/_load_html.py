@@ -22,7 +22,10 @@ import jinja2
 from markupsafe import Markup
 
 from chatgauge.reports import _svg
+from chatgauge.reports._capacity_html import capacity_view
+from chatgauge.reports._lengths_html import lengths_view
 from chatgauge.reports._load_sweep import SweepView, sweep_view
+from chatgauge.reports._server_metrics_html import server_metrics_view
 from chatgauge.reports._svg import BLUE, GREEN, GREY, ORANGE, PURPLE, RED
 from chatgauge.results.load import (
     LoadReport,
@@ -82,6 +85,9 @@ def render_load_html(report: LoadReport) -> str:
         defined=defaultdict(str, report.definitions),
         fmt=fmt,
         exact=exact,
+        view=capacity_view(report.capacity),
+        server=server_metrics_view(report),
+        lengths_section=lengths_view(report.lengths),
     )
 
 

@@ -23,7 +23,9 @@ from typing import Final, Literal, cast
 
 from chatgauge.results._codec import JsonRecord
 from chatgauge.results._files import register_kind
+from chatgauge.results.capacity import Capacity
 from chatgauge.results.conformance import ToolInfo
+from chatgauge.results.server_metrics import ServerMetrics
 
 KIND: Final = "load"
 SCHEMA_VERSION: Final = 1
@@ -392,6 +394,32 @@ class Sweep(JsonRecord):
 
 
 @dataclass(frozen=True)
+class LengthFigures(JsonRecord):
+    """One length (input or output), asked and received; both histograms share their bins."""
+
+    asked: Summary = Summary()
+    received: Summary = Summary()
+    asked_histogram: Histogram = Histogram()
+    received_histogram: Histogram = Histogram()
+
+
+@dataclass(frozen=True)
+class Lengths(JsonRecord):
+    """Input and output lengths of the successful requests, asked and received.
+
+    *Asked*: the input length in the endpoint's tokens (calibrated synthetic prompt, or a
+    dataset's or trace's figure; absent for a prompt file without one) and the output limit
+    (``max_tokens``). *Received*: ``usage.prompt_tokens`` and the output tokens. ``source``
+    names where the requests came from; ``calibration`` how input tokens were counted.
+    """
+
+    source: str
+    calibration: str
+    input: LengthFigures = LengthFigures()
+    output: LengthFigures = LengthFigures()
+
+
+@dataclass(frozen=True)
 class LoadReport(JsonRecord):
     """A load run against one endpoint: the document ``load.json`` holds."""
 
@@ -416,13 +444,18 @@ class LoadReport(JsonRecord):
     sweep: Sweep | None = None
     kind: Literal["load"] = KIND
     schema_version: int = SCHEMA_VERSION
+    capacity: Capacity | None = None
+    server_metrics: ServerMetrics | None = None
+    lengths: Lengths | None = None
 
     @property
     def slos_met(self) -> bool | None:
-        """Whether the run met its SLOs: for a sweep, whether some step met every SLO;
-        ``None`` when no SLO was given."""
+        """Whether the run met its SLOs: for a sweep, whether some step met every SLO, for a
+        capacity search whether some rate did; ``None`` when no SLO was given."""
         if not self.config.slos:
             return None
+        if self.capacity is not None:
+            return self.capacity.rate_rps is not None
         if self.sweep is not None:
             return self.sweep.best is not None
         return self.goodput.met is True
@@ -442,6 +475,8 @@ __all__ = [
     "Goodput",
     "HealthThresholds",
     "Histogram",
+    "LengthFigures",
+    "Lengths",
     "LoadConfig",
     "LoadReport",
     "LoadStatus",

@@ -1,6 +1,7 @@
 """The ASGI application: Starlette routing around two lean ASGI endpoints.
 
-Routes: ``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /v1/models/{id}``.
+Routes: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/models/{id}`` and
+``GET /metrics`` (Prometheus text, no key needed: :mod:`chatgauge.server._metrics_endpoint`).
 Anything else gets a 404 (405 for a wrong method) in the error envelope. Every request is
 checked for the API key when one is configured (401, code ``invalid_api_key``); chat
 completions also pass the rate limiter when one is configured (429, code
@@ -31,12 +32,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from chatgauge.server._concurrency import ConcurrencyGate
 from chatgauge.server._config import ServerConfig
 from chatgauge.server._errors import SERVER_ERROR, ApiError, render_error
 from chatgauge.server._faults import Fault, Framing
 from chatgauge.server._features import BROKEN, UNSUPPORTED, apply_features, feature_faults
 from chatgauge.server._framing import EventEncoder
 from chatgauge.server._generation import RUNAWAY_DELAY_S, Completion, generate, runs_away
+from chatgauge.server._metrics_endpoint import CONTENT_TYPE, render_metrics
 from chatgauge.server._ratelimit import TokenBucket
 from chatgauge.server._responses import ResponseMeta, completion_body, encode_json
 from chatgauge.server._streaming import PRESTREAM_STEP, plan_stream
@@ -69,6 +72,7 @@ class _Server:
             config.ttft_ms, config.itl_ms, config.jitter_ms, config.jitter_seed
         )
         self.timing_log = TimingLog(config.timing_log) if config.timing_log else None
+        self.gate = ConcurrencyGate(config.max_concurrency, config.itl_growth_ms)
 
     def check_key(self, scope: Scope) -> None:
         if self.api_key is None or Fault.NO_AUTH_CHECK in self.faults:
@@ -129,6 +133,21 @@ async def _send_whole(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+async def _sleep_until(deadline_ns: int) -> None:
+    delay_ns = deadline_ns - time.monotonic_ns()
+    if delay_ns > 0:
+        await asyncio.sleep(delay_ns / 1e9)
+
+
+def _last_step(completion: Completion) -> int:
+    """The content step of the last token (0 for an answer of one token or none)."""
+    longest = max(
+        (len(c.tool_call.argument_tokens) if c.tool_call else len(c.tokens))
+        for c in completion.choices
+    )
+    return max(longest - 1, 0)
+
+
 async def _read_body(receive: Receive) -> bytes:
     chunks = []
     while True:
@@ -173,12 +192,29 @@ class ChatCompletionsEndpoint:
         except ApiError as error:
             await server.send_error(send, error)
             return
-        completion = generate(request, server.faults)
+        async with server.gate.slot() as t_slot_ns:
+            # Without a concurrency limit nobody waits: the schedule runs from the body read.
+            t0_ns = t_slot_ns if server.gate.limit is not None else t_body_read_ns
+            await self._answer(scope, receive, send, request, t_body_read_ns, t0_ns)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request: ChatRequest,
+        t_body_read_ns: int,
+        t0_ns: int,
+    ) -> None:
+        server = self._server
+        completion = generate(request, server.faults, ignore_eos=server.config.ignore_eos)
         meta = ResponseMeta(
             id=f"chatcmpl-{secrets.token_hex(12)}", created=int(time.time()), model=request.model
         )
         if request.stream:
-            await self._stream(scope, receive, send, request, completion, meta, t_body_read_ns)
+            await self._stream(
+                scope, receive, send, request, completion, meta, t_body_read_ns, t0_ns
+            )
         elif completion.fail_midstream:
             await server.send_error(
                 send,
@@ -192,6 +228,9 @@ class ChatCompletionsEndpoint:
             if runs_away(request, server.faults):
                 # Like a server generating a full context before it answers.
                 await asyncio.sleep(RUNAWAY_DELAY_S)
+            elif server.gate.limit is not None and not server.latency.instant:
+                # A slot-limited server spends the whole generation time before answering.
+                await _sleep_until(server.latency.deadline_ns(t0_ns, _last_step(completion)))
             body_object = completion_body(completion, meta, server.faults, server.framings)
             await _send_whole(send, 200, _JSON_HEADERS, encode_json(body_object))
 
@@ -216,8 +255,10 @@ class ChatCompletionsEndpoint:
         completion: Completion,
         meta: ResponseMeta,
         t_body_read_ns: int,
+        t0_ns: int,
     ) -> None:
         server = self._server
+        gate = server.gate
         plan = plan_stream(completion, meta, request, server.faults, server.framings)
         encoder = EventEncoder(server.framings, Random(meta.id))
         await send(
@@ -228,13 +269,14 @@ class ChatCompletionsEndpoint:
         last_ns: int | None = None
         content_events = 0
         step = PRESTREAM_STEP
+        extra_ns = 0  # how far the streams served alongside have pushed this one's schedule
         for event in plan:
             if event.step > step:
                 step = event.step
-                if not latency.instant:
-                    delay_ns = latency.deadline_ns(t_body_read_ns, step) - time.monotonic_ns()
-                    if delay_ns > 0:
-                        await asyncio.sleep(delay_ns / 1e9)
+                if gate.grows and step > 0:
+                    extra_ns += gate.extra_gap_ns()
+                if not latency.instant or extra_ns:
+                    await _sleep_until(latency.deadline_ns(t0_ns, step) + extra_ns)
             for piece in encoder.encode(event.payload):
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
             if event.is_content:
@@ -306,6 +348,17 @@ class ModelsEndpoint:
         }
 
 
+class MetricsEndpoint:
+    """``GET /metrics``: the concurrency gate's counters as a Prometheus page."""
+
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = render_metrics(self._server.gate)
+        await _send_whole(send, 200, [(b"content-type", CONTENT_TYPE)], body)
+
+
 def create_app(config: ServerConfig) -> Starlette:
     """The reference endpoint as an ASGI application (see the module docstring)."""
     server = _Server(config)
@@ -330,6 +383,7 @@ def create_app(config: ServerConfig) -> Starlette:
         Route("/v1/chat/completions", ChatCompletionsEndpoint(server), methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models, methods=["GET"]),
+        Route("/metrics", MetricsEndpoint(server), methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

@@ -23,7 +23,11 @@ class ServerConfig:
     ``± jitter_ms`` drawn from a PRNG seeded with ``jitter_seed``. ``faults`` and
     ``framings`` are names from :data:`FAULTS` and :data:`FRAMINGS`. ``features`` maps a
     feature to the capability state the endpoint plays for it (``_features.py``; a mapping
-    or pairs, kept as sorted pairs without the ``supported`` ones).
+    or pairs, kept as sorted pairs without the ``supported`` ones). ``max_concurrency``
+    serves at most that many chat completions at once and queues the rest
+    (``itl_growth_ms`` lengthens each inter-token gap per other stream served);
+    ``ignore_eos`` makes every text answer exactly ``max_tokens`` tokens long when the
+    request gives one (see :mod:`chatgauge.server._concurrency`).
 
     Raises ``ValueError`` with a one-line message when a value is out of range.
     """
@@ -41,6 +45,9 @@ class ServerConfig:
     framings: frozenset[str] = frozenset()
     jitter_seed: int = 0
     features: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
+    max_concurrency: int | None = None
+    itl_growth_ms: float = 0.0
+    ignore_eos: bool = False
 
     def __post_init__(self) -> None:
         # Callers may hand over lists or sets; the frozen value keeps hashable containers.
@@ -73,7 +80,9 @@ class ServerConfig:
             math.isfinite(self.rate_limit_rps) and self.rate_limit_rps > 0
         ):
             raise ValueError(f"rate limit must be a positive number, got {self.rate_limit_rps}")
-        for name in ("ttft_ms", "itl_ms", "jitter_ms"):
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError(f"max concurrency must be at least 1, got {self.max_concurrency}")
+        for name in ("ttft_ms", "itl_ms", "jitter_ms", "itl_growth_ms"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")

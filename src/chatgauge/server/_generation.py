@@ -66,6 +66,7 @@ VOCABULARY: Final = (
     "Ωmega", "🚀", "🙂",
 )  # fmt: skip
 _JSON_KEYS: Final = ("answer", "topic", "count", "ready", "label", "score")
+_STRUCTURED: Final = ("json_schema", "json_object")
 _PIECE: Final = re.compile(r"\s*\S+")
 _ID_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -129,13 +130,19 @@ class Completion:
         return sum(choice.completion_tokens for choice in self.choices)
 
 
-def generate(request: ChatRequest, faults: frozenset[str] = frozenset()) -> Completion:
-    """The deterministic answer to ``request`` (see the module docstring)."""
+def generate(
+    request: ChatRequest, faults: frozenset[str] = frozenset(), *, ignore_eos: bool = False
+) -> Completion:
+    """The deterministic answer to ``request`` (see the module docstring).
+
+    With ``ignore_eos`` a text answer never ends by itself: it runs on (the same words
+    repeated) until ``max_tokens``, as a server told to ignore its end token does.
+    """
     key = _request_key(request)
     if request.stream and Fault.STREAM_TEXT_DIFFERS in faults:
         key += ":streamed"
     n = 1 if Fault.CHOICES_IGNORE_N in faults else request.n
-    choices = tuple(_choice(request, index, key, faults) for index in range(n))
+    choices = tuple(_choice(request, index, key, faults, ignore_eos) for index in range(n))
     return Completion(
         choices=choices,
         prompt_tokens=count_prompt_tokens(request, faults),
@@ -211,7 +218,9 @@ def _request_key(request: ChatRequest) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()
 
 
-def _choice(request: ChatRequest, index: int, key: str, faults: frozenset[str]) -> Choice:
+def _choice(
+    request: ChatRequest, index: int, key: str, faults: frozenset[str], ignore_eos: bool = False
+) -> Choice:
     rng = Random(f"{key}:choice:{index}")
     tools_ignored = Fault.TOOLS_IGNORED in faults
     if request.callable_tools and not tools_ignored:
@@ -221,6 +230,8 @@ def _choice(request: ChatRequest, index: int, key: str, faults: frozenset[str]) 
     if request.tools and tools_ignored and limit is not None:
         # Like a chat template that knows no tools: text that runs on into the limit.
         natural = tuple(islice(cycle(natural), limit + 1))
+    if ignore_eos and limit is not None and request.response_format not in _STRUCTURED:
+        natural = tuple(islice(cycle(natural), limit))
     if runs_away(request, faults):
         limit = RUNAWAY_TOKENS
         natural = tuple(islice(cycle(natural), limit + 1))

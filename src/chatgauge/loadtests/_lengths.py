@@ -1,0 +1,185 @@
+"""Token-accurate lengths: distributions to draw from, the word-to-token calibration, and the
+``lengths`` section of ``load.json`` (asked and received lengths of every request).
+
+A length distribution (``--input-dist``, ``--output-dist``) is written ``KIND:ARGS``:
+
+- ``fixed:N`` (or just ``N``): always N tokens;
+- ``uniform:LOW:HIGH``: a whole number in ``[LOW, HIGH]``, each equally likely;
+- ``normal:MEAN:SD``: rounded, at least 1;
+- ``lognormal:MEDIAN:SIGMA``: ``MEDIAN * exp(SIGMA * Z)`` rounded, ``Z`` standard normal (the
+  long tail real prompt and answer lengths have).
+
+Every draw is at least 1 and at most :data:`MAX_LENGTH`, from a PRNG seeded by ``--seed``.
+
+Input lengths are asked in the endpoint's own tokens. The synthetic prompt is made of
+words, so before the run chatgauge sends two probes of known word counts (``max_tokens``
+1, not streamed) and reads ``usage.prompt_tokens`` of each: the endpoint's tokenizer and
+chat template give ``prompt_tokens = overhead + per_word * words``, a straight line through
+two points (:class:`TokenCalibration`). A prompt of N tokens then gets
+``round((N - overhead) / per_word)`` words. Without usage in the answers there is no
+calibration and one word is taken as one token (said in ``lengths.calibration``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from random import Random
+from typing import Final, Literal
+
+from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._stats import summarize
+from chatgauge.results.load import Histogram, LengthFigures, Lengths
+
+MAX_LENGTH: Final = 1_000_000
+HISTOGRAM_BINS: Final = 24
+DistKind = Literal["fixed", "uniform", "normal", "lognormal"]
+_ARITY: Final = {"fixed": 1, "uniform": 2, "normal": 2, "lognormal": 2}
+
+
+@dataclass(frozen=True)
+class LengthDist:
+    """One length distribution (see the module docstring)."""
+
+    kind: DistKind
+    a: float
+    b: float = 0.0
+
+    def draw(self, rng: Random) -> int:
+        """One length, in ``[1, MAX_LENGTH]``."""
+        if self.kind == "fixed":
+            value = self.a
+        elif self.kind == "uniform":
+            value = rng.randint(int(self.a), int(self.b))
+        elif self.kind == "normal":
+            value = rng.gauss(self.a, self.b)
+        else:
+            value = self.a * math.exp(self.b * rng.gauss(0.0, 1.0))
+        return int(min(max(round(value), 1), MAX_LENGTH))
+
+    def text(self) -> str:
+        """The distribution as ``--input-dist`` takes it."""
+        if self.kind == "fixed":
+            return f"fixed:{self.a:g}"
+        return f"{self.kind}:{self.a:g}:{self.b:g}"
+
+
+def parse_length(text: str, *, name: str = "--input-dist") -> LengthDist:
+    """``KIND:ARGS`` as a :class:`LengthDist`; ``ValueError`` with one line otherwise."""
+    parts = text.strip().split(":")
+    if len(parts) == 1:
+        parts = ["fixed", parts[0]]
+    kind, *args = parts
+    if kind not in _ARITY or len(args) != _ARITY[kind]:
+        raise ValueError(
+            f"{name} takes fixed:N, uniform:LOW:HIGH, normal:MEAN:SD or lognormal:MEDIAN:SIGMA, "
+            f"got {text!r}"
+        )
+    try:
+        numbers = [float(arg) for arg in args]
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} has a value that is not a number") from None
+    if not all(math.isfinite(n) for n in numbers) or numbers[0] < 1:
+        raise ValueError(f"{name}: lengths must be finite and at least 1, got {text!r}")
+    if kind == "uniform" and not (numbers[1] >= numbers[0] and numbers[0] == int(numbers[0])):
+        raise ValueError(f"{name}: uniform needs whole LOW <= HIGH, got {text!r}")
+    if kind in ("normal", "lognormal") and numbers[1] < 0:
+        raise ValueError(f"{name}: the spread must be 0 or more, got {text!r}")
+    return LengthDist(kind, numbers[0], numbers[1] if len(numbers) > 1 else 0.0)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TokenCalibration:
+    """``prompt_tokens = overhead + per_word * words`` as the endpoint counted two probes."""
+
+    overhead: float
+    per_word: float
+
+    def words_for(self, tokens: int) -> int:
+        """Words of synthetic filler that make a prompt of about ``tokens`` tokens."""
+        return max(1, round((tokens - self.overhead) / self.per_word))
+
+    def text(self) -> str:
+        """As ``--token-calibration`` takes it."""
+        return f"{self.overhead!r}:{self.per_word!r}"
+
+    @classmethod
+    def from_probes(cls, short: tuple[int, int], long: tuple[int, int]) -> TokenCalibration:
+        """From two ``(words, prompt_tokens)`` probes; ``ValueError`` when they cannot fit."""
+        (w1, t1), (w2, t2) = short, long
+        if w2 <= w1 or t2 <= t1:
+            raise ValueError("the probes' prompt_tokens do not grow with the prompt")
+        per_word = (t2 - t1) / (w2 - w1)
+        return cls(overhead=t1 - per_word * w1, per_word=per_word)
+
+    @classmethod
+    def parse(cls, text: str) -> TokenCalibration:
+        """``OVERHEAD:PER_WORD``; ``ValueError`` otherwise."""
+        overhead, _, per_word = text.partition(":")
+        try:
+            value = cls(float(overhead), float(per_word))
+        except ValueError:
+            raise ValueError(f"--token-calibration takes OVERHEAD:PER_WORD, got {text!r}") from None
+        if not (math.isfinite(value.overhead) and math.isfinite(value.per_word)) or not (
+            value.per_word > 0
+        ):
+            raise ValueError(f"--token-calibration needs a positive PER_WORD, got {text!r}")
+        return value
+
+
+def histogram(values: Sequence[float], high: float, bins: int = HISTOGRAM_BINS) -> Histogram:
+    """Equal-width bins from 0 to ``high`` (values past it counted as overflow)."""
+    if not values or high <= 0:
+        return Histogram()
+    width = high / bins
+    counts = [0] * bins
+    overflow = 0
+    for value in values:
+        if value > high:
+            overflow += 1
+        else:
+            counts[min(int(value / width), bins - 1)] += 1
+    return Histogram(
+        edges=tuple(i * width for i in range(bins + 1)), counts=tuple(counts), overflow=overflow
+    )
+
+
+def _figures(asked: list[float], received: list[float]) -> LengthFigures:
+    high = max([*asked, *received], default=0.0)
+    return LengthFigures(
+        asked=summarize(asked),
+        received=summarize(received),
+        asked_histogram=histogram(asked, high),
+        received_histogram=histogram(received, high),
+    )
+
+
+def length_section(
+    samples: Sequence[RequestSample], *, default_output: int, calibration: str, source: str
+) -> Lengths:
+    """Asked and received lengths of the successful requests (see :class:`Lengths`)."""
+    ok = [s for s in samples if s.ok]
+    asked_in = [float(s.asked_input_tokens) for s in ok if s.asked_input_tokens is not None]
+    got_in = [float(s.prompt_tokens) for s in ok if s.prompt_tokens is not None]
+    asked_out = [
+        float(s.asked_output_tokens if s.asked_output_tokens is not None else default_output)
+        for s in ok
+    ]
+    got_out = [float(s.output_tokens) for s in ok]
+    return Lengths(
+        source=source,
+        calibration=calibration,
+        input=_figures(asked_in, got_in),
+        output=_figures(asked_out, got_out),
+    )
+
+
+__all__ = [
+    "MAX_LENGTH",
+    "LengthDist",
+    "TokenCalibration",
+    "histogram",
+    "length_section",
+    "parse_length",
+]
