@@ -31,10 +31,11 @@ SERVE_EXIT_CODES: Final = {
     2: "usage error (a bad flag value, a port in use)",
 }
 LOAD_EXIT_CODES: Final = {
-    0: "the run completed (and met every --slo given)",
+    0: "the run completed, within its error budget, and met every --slo given",
     1: "the load generator failed",
     2: "usage error, or an endpoint that cannot be used (preflight)",
-    3: "an --slo was missed",
+    3: "the run failed: an --slo missed, the error budget (--max-error-rate) exceeded, or "
+    "the endpoint down (--abort-after)",
     130: "interrupted (the results so far are written)",
 }
 DEMO_EXIT_CODES: Final = {

@@ -180,6 +180,21 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> G
     )
 
 
+def excuse_generator(health: GeneratorHealth, error_rate: float) -> GeneratorHealth:
+    """``health`` of a run whose endpoint failed beyond its error budget: the generator is
+    not blamed for the figures the failures explain (late sends while users back off, a
+    low achieved rate, a busy process handling a flood of errors). Each crossed threshold
+    stays visible as a note without the advice to resize the generator."""
+    if not health.reasons:
+        return health
+    excused = tuple(
+        f"Not held against the generator (the endpoint failed {error_rate:.1%} of measured "
+        f"requests): {reason.split(':', 1)[0]}."
+        for reason in health.reasons
+    )
+    return replace(health, verdict=Trust.TRUSTWORTHY, reasons=(), notes=(*excused, *health.notes))
+
+
 def detect_clumping(evidence: SampleEvidence) -> Clumping:
     """Whether events arrive in bursts (a buffering proxy), with the figures it rests on.
 

@@ -159,6 +159,7 @@ def preflight(settings: LoadSettings) -> None:
         verify_tls=settings.verify_tls,
         read_timeout_s=min(settings.timeout_s, PREFLIGHT_TIMEOUT_S),
         connect_timeout_s=min(settings.timeout_s, 10.0),
+        limits=settings.limits,
     )
     key = settings.api_key
     try:
@@ -235,7 +236,25 @@ def locust_command(settings: LoadSettings, directory: Path) -> list[str]:
         f"{settings.warmup_s}s",
         "--report-dir",
         str(directory),
+        "--max-error-rate",
+        repr(settings.max_error_rate),
+        "--abort-after",
+        repr(settings.abort_after_s),
+        "--max-backoff",
+        repr(settings.max_backoff_s),
+        "--total-timeout",
+        repr(settings.limits.total_timeout_s),
+        "--max-body-bytes",
+        str(settings.limits.max_body_bytes),
+        "--max-events",
+        str(settings.limits.max_events),
+        "--max-line-bytes",
+        str(settings.limits.max_line_bytes),
+        "--sweep-min-requests",
+        str(settings.sweep_min_requests),
     ]
+    if settings.sweep_warmup_s is not None:
+        command += ["--sweep-warmup", f"{settings.sweep_warmup_s!r}s"]
     if settings.progress:
         command.append("--progress")
     if settings.sweep is None:

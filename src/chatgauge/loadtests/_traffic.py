@@ -61,6 +61,8 @@ class Traffic:
         self.prompts = prompts
         self.worker = worker
         self.in_flight = 0
+        self.backoffs = 0
+        """Waits the users of this process took after failures that ask for backoff."""
         self._pacing = pacing
         self._sink = sink
         self._models = models

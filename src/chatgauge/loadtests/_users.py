@@ -19,11 +19,18 @@ server's own logs (the benchmark compares with the reference server's timing log
 came from the endpoint (error messages, the id) is made safe where it enters the sample: the
 API key masked first, lone surrogates escaped, then shortened.
 
-Errors, by kind: ``http`` (status >= 300), ``timeout`` (connect or read timeout),
+Errors, by kind: ``http`` (status >= 300; a redirect is named as one, with its target, and
+never followed), ``timeout`` (connect or read timeout, or the total deadline),
 ``connection`` (refused, reset, closed early), ``malformed`` (an invalid HTTP response, an
 event whose data is not a JSON object, an in-band ``{"error": ...}`` event, or a stream that
 ends without ``data: [DONE]``: the OpenAI protocol ends every stream with it, and a client
-waiting for it would hang, so its absence is a failure, not a detail).
+waiting for it would hang, so its absence is a failure, not a detail), ``limit`` (the answer
+crossed a bound of ``--total-timeout``, ``--max-body-bytes``, ``--max-events``,
+``--max-line-bytes``) and ``cut_off`` (still in flight when the run ended: recorded as the
+user is stopped, so every request sent is counted).
+
+After a refused or reset connection, a 429 or a 503 the user backs off before its next
+request (:mod:`chatgauge.loadtests._backoff`, ``Retry-After`` honoured).
 
 Only standard OpenAI fields are sent (``model``, ``messages``, ``max_tokens``, ``stream``,
 ``stream_options``); add others through :attr:`ChatUser.extra_body`. TLS certificates are
@@ -56,13 +63,16 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gevent
+from gevent import GreenletExit
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._secret import Secret
-from chatgauge._sse import SSEDecodeError, SSEDecoder, SSEEvent
+from chatgauge._sse import SSEDecodeError, SSEEvent
 from chatgauge._version import __version__
+from chatgauge.loadtests._backoff import Backoff, retry_after_s
 from chatgauge.loadtests._hooks import load_session
 from chatgauge.loadtests._http import (
     Connection,
@@ -119,8 +129,11 @@ class ChatUser(FastHttpUser):
             verify_tls=settings.verify_tls,
             read_timeout_s=settings.request_timeout_s,
             connect_timeout_s=min(settings.request_timeout_s, 10.0),
+            limits=settings.verdicts.limits,
         )
         self._prompt_index = next(_user_numbers)
+        self.backoff = Backoff(settings.verdicts.max_backoff_s, seed=self._prompt_index)
+        self._retry_after: float | None = None
         headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if self.stream else "application/json",
@@ -142,7 +155,11 @@ class ChatUser(FastHttpUser):
         """One request (waiting for its slot in open-loop mode)."""
         if not self.traffic.acquire():
             raise StopUser
-        self.send_chat(self.next_messages())
+        sample = self.send_chat(self.next_messages())
+        delay = self.backoff.delay_after(sample, self._retry_after)
+        if delay > 0:
+            self.traffic.backoffs += 1
+            gevent.sleep(delay)
 
     def next_messages(self) -> Messages:
         """The messages of the next request: the run's prompt set, round-robin per user."""
@@ -174,24 +191,30 @@ class ChatUser(FastHttpUser):
             delay = t_sched - time.perf_counter_ns()
             if delay > 0:
                 gevent.sleep(delay / 1e9)
+        timing = _Timing(t_sched, traffic.worker, traffic.secret)
         traffic.in_flight += 1
         try:
-            sample = self._exchange(head, body, t_sched)
+            sample = self._exchange(head, body, timing)
+        except GreenletExit:
+            # The run ended with this request in flight: count it, cut off, then stop.
+            traffic.record(timing.cut_off())
+            raise
         finally:
             traffic.in_flight -= 1
         traffic.record(sample)
         self._report(sample)
         return sample
 
-    def _exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
-        timing = _Timing(t_sched, self.traffic.worker, self.traffic.secret)
+    def _exchange(self, head: bytes, body: bytes, timing: _Timing) -> RequestSample:
+        self._retry_after = None
         try:
             timing.t_send, response = self.connection.request(head, body)
             timing.t_headers = response.t_headers_ns
             timing.status = response.status
             if response.status >= 300:  # redirects are not followed: not an answer either
+                self._retry_after = retry_after_s(response.headers.get("retry-after"))
                 text = response.read_all(ERROR_BODY_LIMIT)
-                return timing.failed("http", _http_error(response.status, text))
+                return timing.failed("http", _http_error(response, text))
             if self.stream:
                 return _read_stream(response, timing)
             return _read_json(response, timing)
@@ -246,6 +269,13 @@ class _Timing:
 
     def failed(self, kind: ErrorKind, message: str, **stamps: Any) -> RequestSample:
         return self.sample(error_kind=kind, error=message, **stamps)
+
+    def cut_off(self) -> RequestSample:
+        """The sample of a request the end of the run cut off (stamped now)."""
+        now = time.perf_counter_ns()
+        since = (now - self.t_send) / 1e9 if self.t_send else 0.0
+        what = f"{since:.1f} s after it was sent" if self.t_send else "before it was sent"
+        return self.failed("cut_off", f"still in flight when the run ended, {what}")
 
     def sample(self, **fields: Any) -> RequestSample:
         t_done = fields.pop("t_done_ns", None) or time.perf_counter_ns()
@@ -307,9 +337,9 @@ class _StreamTally:
                 self.done = True
                 continue
             try:
-                chunk = json.loads(data)
+                chunk = parse_json(data)
                 tokens = _tokens_in(chunk)
-            except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            except (ValueError, TypeError, AttributeError) as exc:
                 self._fail(f"an event is not a chat.completion.chunk object ({exc}): {data}")
                 continue
             if self.response_id is None and chunk.get("id") is not None:
@@ -356,26 +386,27 @@ def _tokens_in(chunk: Any) -> int:
 
 
 def _read_stream(response: Response, timing: _Timing) -> RequestSample:
-    decoder = SSEDecoder()
+    """Read an event stream held to the connection's event and line limits."""
     tally = _StreamTally()
-    arrived = response.t_headers_ns
     try:
-        for arrived, piece in response.reads():
-            if not piece:
-                continue
-            tally.reads += 1
-            events = decoder.feed(piece)
+        for arrived, events, size in response.events():
+            if size:
+                tally.reads += 1
             if events:
                 tally.events(events, arrived)
-        events = decoder.close()
-        if events:
-            tally.events(events, arrived)
     except SSEDecodeError as exc:
         tally._fail(f"invalid event stream: {exc}")
     except HttpTransportError as exc:
         return _stream_sample(timing, tally, error=(exc.kind, str(exc)))  # type: ignore[arg-type]
     if tally.problem is None and not tally.done:
-        tally._fail("the stream ended without data: [DONE]")
+        kind = response.headers.get("content-type", "")
+        if tally.first_event is None and not kind.lower().startswith("text/event-stream"):
+            tally._fail(
+                f"asked for a stream, got no event stream (Content-Type {kind or 'missing'}, "
+                "no data: [DONE])"
+            )
+        else:
+            tally._fail("the stream ended without data: [DONE]")
     if tally.problem is not None:
         return _stream_sample(timing, tally, error=("malformed", tally.problem))
     return _stream_sample(timing, tally, error=None)
@@ -404,11 +435,11 @@ def _stream_sample(
 def _read_json(response: Response, timing: _Timing) -> RequestSample:
     text = response.read_all(BODY_LIMIT)
     try:
-        body = json.loads(text)
+        body = parse_json(text)
         usage = body.get("usage") or {}
         completion = usage.get("completion_tokens")
         prompt = usage.get("prompt_tokens")
-    except (ValueError, AttributeError, RecursionError) as exc:
+    except (ValueError, AttributeError) as exc:
         return timing.failed("malformed", f"the response body is not a JSON object ({exc})")
     if body.get("error"):
         return timing.failed("malformed", f"status 200 with an error body: {text!r}")
@@ -420,13 +451,20 @@ def _read_json(response: Response, timing: _Timing) -> RequestSample:
     )
 
 
-def _http_error(status: int, body: bytes) -> str:
-    """``HTTP 429: <the error message>`` from an OpenAI error envelope, else the raw body."""
+def _http_error(response: Response, body: bytes) -> str:
+    """``HTTP 429: <the error message>`` from an OpenAI error envelope, else the raw body; a
+    redirect says so, with its target (redirects are not followed)."""
+    status = response.status
+    if 300 <= status < 400:
+        target = response.headers.get("location", "no Location")
+        return (
+            f"HTTP {status} redirect to {target} (not followed: give the final URL as the base URL)"
+        )
     text = body.decode("utf-8", "replace")
     try:
-        message = json.loads(text)["error"]["message"]
+        message = parse_json(text)["error"]["message"]
         if isinstance(message, str):
             return f"HTTP {status}: {message}"
-    except (ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, KeyError, TypeError):
         pass
     return f"HTTP {status}: {text}"
