@@ -121,15 +121,16 @@ def test_page_has_the_plots_and_the_percentile_table() -> None:
     page = render_load_html(_result())
     assert page.count("<svg") >= 10
     for title in (
-        "TTFT distribution",
-        "TTFT cumulative distribution",
+        # A closed-loop run: its latencies are named as measured from the send.
+        "TTFT from send, distribution (measured requests (scheduled in the window), successful)",
+        "TTFT from send, cumulative distribution",
         "Inter-token gap cumulative distribution",
         "Output tokens per second",
         "Requests per second",
         "Active requests",
         "Errors per second",
-        "TTFT per request over time",
-        "E2E latency per request over time",
+        "TTFT from send per request over time",
+        "E2E latency from send per request over time",
     ):
         assert f">{title}" in page, title
     assert "<polyline" in page
