@@ -257,9 +257,12 @@ class StreamingChatUser(ChatUser):
 class _Timing:
     """The stamps of one request as they are taken (becomes a :class:`RequestSample`)."""
 
-    __slots__ = ("secret", "status", "t_headers", "t_sched", "t_send", "worker")
+    __slots__ = ("secret", "status", "t_begin", "t_headers", "t_sched", "t_send", "worker")
 
     def __init__(self, t_sched: int | None, worker: str, secret: Secret | None) -> None:
+        # Before connecting: the send stamp of a request that failed or was cut off before
+        # its bytes went out (so it belongs to the window it was attempted in).
+        self.t_begin = time.perf_counter_ns()
         self.t_sched = t_sched
         self.worker = worker
         self.secret = secret
@@ -272,14 +275,15 @@ class _Timing:
 
     def cut_off(self) -> RequestSample:
         """The sample of a request the end of the run cut off (stamped now)."""
-        now = time.perf_counter_ns()
-        since = (now - self.t_send) / 1e9 if self.t_send else 0.0
-        what = f"{since:.1f} s after it was sent" if self.t_send else "before it was sent"
-        return self.failed("cut_off", f"still in flight when the run ended, {what}")
+        since = (time.perf_counter_ns() - (self.t_send or self.t_begin)) / 1e9
+        answer = "" if self.t_headers is None else ", answer under way"
+        return self.failed(
+            "cut_off", f"still in flight when the run ended, {since:.1f} s after it began{answer}"
+        )
 
     def sample(self, **fields: Any) -> RequestSample:
         t_done = fields.pop("t_done_ns", None) or time.perf_counter_ns()
-        t_send = self.t_send or t_done
+        t_send = self.t_send or min(self.t_begin, t_done)
         # Endpoint text is made safe here, once: the key masked before anything shortens it.
         error = fields.pop("error", None)
         if error is not None:
