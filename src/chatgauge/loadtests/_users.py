@@ -196,8 +196,11 @@ class ChatUser(FastHttpUser):
         try:
             sample = self._exchange(head, body, timing)
         except GreenletExit:
-            # The run ended with this request in flight: count it, cut off, then stop.
-            traffic.record(timing.cut_off())
+            # The run ended with this request in flight: count it, cut off, then stop. One
+            # whose bytes never went out (killed while connecting) was never made.
+            if self.connection.sent_ns:
+                timing.t_send = timing.t_send or self.connection.sent_ns
+                traffic.record(timing.cut_off())
             raise
         finally:
             traffic.in_flight -= 1
