@@ -81,6 +81,10 @@ def test_missed_slos_exit_3_and_met_ones_exit_0(server: str, tmp_path: Path) -> 
         (("--users", "1", "--processes", "2"), "fewer than --processes"),
         (("--sweep-users", "1,2"), "give --slo"),
         (("--duration", "soon"), "not a duration"),
+        (("--max-error-rate", "2"), "must lie between 0 and 1"),
+        (("--abort-after", "0s"), "--abort-after"),
+        (("--max-body-bytes", "lots"), "not a size"),
+        (("--sweep-users", "1,2", "--slo", "e2e_ms=9", "--sweep-warmup", "3s"), "--sweep-warmup"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
