@@ -20,6 +20,7 @@ from chatgauge.server import ServerConfig, background_server
 from tests.load_support import RUN_TIMEOUT_S, child_env, closed_port, read_report, run_cli
 
 SECRET = "sk-chatgauge-load-secret-4Kp2"
+SWEEP_WARMUP_TOO_LONG = ("--sweep-time", "2s", "--sweep-warmup", "3s")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,10 @@ def test_missed_slos_exit_3_and_met_ones_exit_0(server: str, tmp_path: Path) -> 
         (("--max-error-rate", "2"), "must lie between 0 and 1"),
         (("--abort-after", "0s"), "--abort-after"),
         (("--max-body-bytes", "lots"), "not a size"),
-        (("--sweep-users", "1,2", "--slo", "e2e_ms=9", "--sweep-warmup", "3s"), "--sweep-warmup"),
+        (
+            ("--sweep-users", "1,2", "--slo", "e2e_ms=9", *SWEEP_WARMUP_TOO_LONG),
+            "--sweep-warmup",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
