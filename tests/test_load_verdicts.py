@@ -341,3 +341,15 @@ def test_the_page_names_the_population_of_each_headline_figure() -> None:
     page = render_load_html(report([ok(100 * i) for i in range(30)], slos={"ttft_ms": 1000}))
     assert "measured requests (scheduled in the window)" in page
     assert "successful requests finished in the window" in page
+
+
+def test_a_rate_short_of_its_target_with_idle_cpu_asks_for_more_users_not_processes() -> None:
+    from chatgauge.loadtests._health import HealthInputs, SampleEvidence, assess_generator
+
+    idle = HealthInputs(target_rate=50.0, cpu_percent=[20.0] * 5, hub_lag_ms=[0.1] * 5, users=8)
+    [reason] = assess_generator(idle, SampleEvidence(achieved_rate=20.0)).reasons
+    assert "raise --users" in reason
+    assert "--processes" not in reason
+    busy = HealthInputs(target_rate=50.0, cpu_percent=[99.0] * 5, hub_lag_ms=[0.1] * 5, users=8)
+    reasons = assess_generator(busy, SampleEvidence(achieved_rate=20.0)).reasons
+    assert any("Achieved" in r and "--processes" in r for r in reasons)

@@ -42,7 +42,7 @@ DEMO_EXIT_CODES: Final = {
     0: "every step passed",
     1: "the conformance run failed a check, or the load step failed",
     2: "the reference endpoint could not be started",
-    3: "the load step missed its SLO",
+    3: "the load step failed (its SLO missed, its error budget exceeded or the endpoint down)",
     4: "the conformance run was incomplete",
     130: "interrupted",
 }

@@ -157,11 +157,26 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> G
         if achieved is None:
             notes.append("The achieved request rate could not be measured.")
         elif achieved < ACHIEVED_RATE_MIN_FRACTION * health.target_rate:
+            # A process with CPU to spare fell behind because every user was busy: the
+            # endpoint answers slower than rate x users allows, and more processes would not
+            # help; more users (the cap on requests in flight) would.
+            busy = (cpu_p90 is not None and cpu_p90 > CPU_P90_LIMIT_PERCENT) or (
+                hub_p99 is not None and hub_p99 > HUB_LAG_P99_LIMIT_MS
+            )
+            remedy = (
+                advice
+                if busy
+                else (
+                    "Every user was busy: the endpoint answers too slowly for this rate with "
+                    f"{health.users} users in flight; raise --users (the cap on requests in "
+                    "flight) or lower --rate."
+                )
+            )
             reasons.append(
                 f"Achieved {achieved:.3f} requests/s against a target of "
                 f"{health.target_rate:g} ({achieved / health.target_rate:.1%}, minimum "
                 f"{ACHIEVED_RATE_MIN_FRACTION:.0%}): the endpoint saw a lighter load than "
-                f"configured, so these figures do not describe the target load. {advice}"
+                f"configured, so these figures do not describe the target load. {remedy}"
             )
 
     return GeneratorHealth(
