@@ -175,8 +175,11 @@ def test_a_request_cut_off_early_is_counted_but_not_judged() -> None:
 
 
 def test_a_request_cut_off_after_running_longer_than_any_answer_is_a_hang() -> None:
-    samples = [ok(100 * i) for i in range(50)]
-    samples.append(failed(5000, "cut_off", status=None, took=20_000))
+    samples = [ok(100 * i) for i in range(50)]  # each 231 ms
+    queued_at_the_end = failed(5000, "cut_off", status=None, took=400)  # under twice that
+    samples.append(queued_at_the_end)
+    assert report(samples).requests.cut_off == 1
+    samples[-1] = failed(5000, "cut_off", status=None, took=20_000)
     hung = report(samples)
     assert hung.requests.cut_off == 0
     assert hung.requests.failed == 1

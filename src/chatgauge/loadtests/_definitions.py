@@ -74,7 +74,7 @@ DEFINITIONS: Final[Mapping[str, str]] = {
     ),
     "cut_off": (
         "requests.cut_off: measured requests still in flight when the run ended that had run "
-        "no longer than the longest completed request; they are counted but judged by no "
+        "no longer than twice the longest completed request; they are counted but judged by no "
         "figure. One that had run longer, or any when no request completed, is a hang: it "
         "counts as failed (error kind cut_off) in the errors, SLOs and error budget."
     ),

@@ -17,9 +17,10 @@ never count:
   the window's length.
 
 Requests cut off by the end of the run (error kind ``cut_off``) are counted, never dropped:
-one that had run no longer than the longest completed request is a normal cut
+one that had run no longer than twice the longest completed request is a normal cut
 (``requests.cut_off``, outside every latency, SLO and error figure); one that had run
-longer, or in a run where nothing completed, is a hang and counts as failed.
+longer, or in a run where nothing completed, is a hang and counts as failed. (Twice: a
+request queued at a saturated server at the end may honestly outlast every earlier one.)
 
 The latency basis decides which TTFT and E2E the verdicts use: ``intended_start`` (open
 loop) judges SLOs on the time from the intended start, which includes the wait for a free
@@ -70,6 +71,8 @@ from chatgauge.results.load import (
 )
 
 MAX_ERROR_EXAMPLE_CHARS: Final = 500
+HANG_FACTOR: Final = 2.0
+"""A request cut off after running this many times the longest completed one is a hang."""
 
 
 @dataclass(frozen=True)
@@ -174,10 +177,10 @@ def compute_results(
 
 
 def _normal_cut(request: RequestFigures, longest: float | None) -> bool:
-    """A request cut off by the run's end before it ran longer than any completed one."""
+    """A request cut off by the run's end before it ran twice as long as any completed one."""
     if request.sample.error_kind != "cut_off":
         return False
-    return longest is not None and request.e2e <= longest
+    return longest is not None and request.e2e <= HANG_FACTOR * longest
 
 
 def _error_budget(

@@ -163,9 +163,9 @@ class RequestCounts(JsonRecord):
     """Measured requests (scheduled inside the window) and those outside it.
 
     ``total`` = ``completed`` + ``failed`` + ``cut_off``: ``cut_off`` counts the measured
-    requests still in flight when the run ended that had not yet run longer than every
-    completed one (a normal cut); one in flight longer than that, or in a run where none
-    completed, is a hang and counts as failed (error kind ``cut_off``).
+    requests still in flight when the run ended that had not yet run twice as long as the
+    longest completed one (a normal cut); one in flight longer than that, or in a run where
+    none completed, is a hang and counts as failed (error kind ``cut_off``).
     """
 
     total: int = 0
