@@ -356,3 +356,11 @@ def test_a_rate_short_of_its_target_with_idle_cpu_asks_for_more_users_not_proces
     busy = HealthInputs(target_rate=50.0, cpu_percent=[99.0] * 5, hub_lag_ms=[0.1] * 5, users=8)
     reasons = assess_generator(busy, SampleEvidence(achieved_rate=20.0)).reasons
     assert any("Achieved" in r and "--processes" in r for r in reasons)
+
+
+def test_a_comparison_warns_about_an_incomplete_run() -> None:
+    samples = [ok(100 * i) for i in range(30)]
+    comparison = compare_load(
+        [("full", report(samples)), ("cut", report(samples, status=LoadStatus.INTERRUPTED))]
+    )
+    assert "  warning: this run is interrupted: no verdict" in load_summary(comparison)
