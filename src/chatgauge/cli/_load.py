@@ -433,6 +433,8 @@ def run_settings(settings: LoadSettings) -> int:
         return 130
     print(summary(report, key))
     print(f"reports: {directory / JSON_NAME}, {directory / HTML_NAME}")
+    if report.status is LoadStatus.INTERRUPTED:
+        return 130  # stopped early without a Ctrl-C here (a worker stopped): no verdict
     return 3 if report.failures() else 0
 
 
