@@ -364,3 +364,25 @@ def test_a_comparison_warns_about_an_incomplete_run() -> None:
         [("full", report(samples)), ("cut", report(samples, status=LoadStatus.INTERRUPTED))]
     )
     assert "  warning: this run is interrupted: no verdict" in load_summary(comparison)
+
+
+def test_the_page_shows_the_sweep_notes_and_insufficient_steps() -> None:
+    samples = [ok(100 * i) for i in range(100)] + [ok(10_000 + 1000 * i) for i in range(10)]
+    options = sweep_options(sweep_min_requests=30)
+    sweep = sweep_of(samples, options, "users", BASE, at(20_000))
+    measurement = compute_results(samples, window=WINDOW, slos=options.slo_map)
+    page = render_load_html(
+        report_of(
+            measurement,
+            config=options.config(model="pro", users=2, processes=1, run_time_s=None),
+            endpoint="http://127.0.0.1:9/v1",
+            started_at="2026-12-02T07:00:00+00:00",
+            elapsed_s=20.0,
+            status=LoadStatus.COMPLETED,
+            sweep=sweep,
+        )
+    )
+    assert 'class="banner warn sweep-note"' in page
+    assert "fewer than 30 requests" in page
+    assert '<span class="pill bad">insufficient</span>' in page
+    assert "Latency judged</td><td>from the send" in page
