@@ -20,6 +20,7 @@ from chatgauge.server import ServerConfig, background_server
 from tests.load_support import RUN_TIMEOUT_S, child_env, closed_port, read_report, run_cli
 
 SECRET = "sk-chatgauge-load-secret-4Kp2"
+SWEEP_WARMUP_TOO_LONG = ("--sweep-time", "2s", "--sweep-warmup", "3s")
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,13 @@ def test_missed_slos_exit_3_and_met_ones_exit_0(server: str, tmp_path: Path) -> 
         (("--users", "1", "--processes", "2"), "fewer than --processes"),
         (("--sweep-users", "1,2"), "give --slo"),
         (("--duration", "soon"), "not a duration"),
+        (("--max-error-rate", "2"), "must lie between 0 and 1"),
+        (("--abort-after", "0s"), "--abort-after"),
+        (("--max-body-bytes", "lots"), "not a size"),
+        (
+            ("--sweep-users", "1,2", "--slo", "e2e_ms=9", *SWEEP_WARMUP_TOO_LONG),
+            "--sweep-warmup",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
@@ -179,7 +187,8 @@ def test_two_processes_merge_into_one_result(server: str, tmp_path: Path) -> Non
 def test_a_concurrency_sweep_reports_each_step_and_the_best(server: str, tmp_path: Path) -> None:
     result = run_cli(
         *("--base-url", server, "--model", "pro", "--sweep-users", "1,2"),
-        *("--sweep-time", "2s", "--warmup", "0.5s", "--slo", "e2e_ms=60000"),
+        *("--sweep-time", "2s", "--sweep-warmup", "0.5s", "--slo", "e2e_ms=60000"),
+        *("--sweep-min-requests", "1"),  # 1.5 s steps: judged on whatever they measured
         *("--report-dir", "out"),
         cwd=tmp_path,
     )
@@ -192,3 +201,8 @@ def test_a_concurrency_sweep_reports_each_step_and_the_best(server: str, tmp_pat
     assert best is not None
     assert best.value == 2.0
     assert "highest users meeting every SLO: 2" in result.stdout
+    assert "largest tested" in result.stdout  # the capacity may lie beyond 2 users
+    assert "step 2/2 (2 users)" in result.stdout  # the progress line names the step
+    assert document.config.sweep is not None
+    assert document.config.sweep.warmup_s == 0.5
+    assert document.sweep.steps[0].window.start_s == pytest.approx(0.5)

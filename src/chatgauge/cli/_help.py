@@ -31,17 +31,18 @@ SERVE_EXIT_CODES: Final = {
     2: "usage error (a bad flag value, a port in use)",
 }
 LOAD_EXIT_CODES: Final = {
-    0: "the run completed (and met every --slo given)",
+    0: "the run completed, within its error budget, and met every --slo given",
     1: "the load generator failed",
     2: "usage error, or an endpoint that cannot be used (preflight)",
-    3: "an --slo was missed",
+    3: "the run failed: an --slo missed, the error budget (--max-error-rate) exceeded, or "
+    "the endpoint down (--abort-after)",
     130: "interrupted (the results so far are written)",
 }
 DEMO_EXIT_CODES: Final = {
     0: "every step passed",
     1: "the conformance run failed a check, or the load step failed",
     2: "the reference endpoint could not be started",
-    3: "the load step missed its SLO",
+    3: "the load step failed (its SLO missed, its error budget exceeded or the endpoint down)",
     4: "the conformance run was incomplete",
     130: "interrupted",
 }

@@ -5,10 +5,13 @@ A thin shell over :func:`chatgauge.run_load`: the flags become a
 master with ``--processes N`` workers), and the typed ``load.json`` it returns is summarised
 here. This process never imports locust.
 
-Exit codes: 0 run completed; 3 SLOs were given and missed; 2 usage error or endpoint
-unreachable (or refusing a minimal request); 130 interrupted (Ctrl-C: the child writes the
-results measured so far); 1 the load generator failed. The API key reaches the child through
-its environment, never its command line, and never appears in any output or file.
+Exit codes: 0 run completed; 3 the run failed (SLOs missed, the error budget exceeded, or
+the endpoint down for ``--abort-after``); 2 usage error or endpoint unreachable (or refusing
+a minimal request); 130 interrupted (Ctrl-C: the child writes the results measured so far);
+1 the load generator failed. Every figure the summary prints is named with its population:
+the measured requests (scheduled in the window) or the requests finished in the window. The
+API key reaches the child through its environment, never its command line, and never
+appears in any output or file.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from chatgauge._argtypes import positive_int
+from chatgauge._argtypes import byte_size, non_negative_int, positive_int
+from chatgauge._limits import Limits
 from chatgauge._secret import Secret, redact
 from chatgauge.cli._errors import UsageError
 from chatgauge.cli._help import LOAD_EXIT_CODES, HelpFormatter, exit_codes
@@ -41,6 +45,12 @@ from chatgauge.loadtests._options import (
     parse_step,
 )
 from chatgauge.loadtests._options_capacity import add_capacity_arguments
+from chatgauge.loadtests._options_verdicts import (
+    DEFAULT_ABORT_AFTER_S,
+    DEFAULT_MAX_BACKOFF_S,
+    DEFAULT_SWEEP_MIN_REQUESTS,
+    parse_error_rate,
+)
 from chatgauge.loadtests._options_workload import workload_options
 from chatgauge.loadtests._settings import (
     CLOSED_LOOP_USERS,
@@ -50,7 +60,9 @@ from chatgauge.loadtests._settings import (
 )
 from chatgauge.loadtests._slo import parse_slo
 from chatgauge.results import terminal_text
-from chatgauge.results.load import HTML_NAME, JSON_NAME, LoadReport
+from chatgauge.results.load import HTML_NAME, JSON_NAME, LoadReport, LoadStatus
+
+_LIMITS: Final = Limits()
 
 FLAGS: Final = {
     "base_url": "--base-url",
@@ -72,6 +84,11 @@ FLAGS: Final = {
     "timeout_s": "--timeout",
     "slos": "--slo",
     "server_metrics": "--server-metrics",
+    "max_error_rate": "--max-error-rate",
+    "abort_after_s": "--abort-after",
+    "max_backoff_s": "--max-backoff",
+    "sweep_warmup_s": "--sweep-warmup",
+    "sweep_min_requests": "--sweep-min-requests",
 }
 """The flag of each setting, to say settings errors in the command line's words."""
 
@@ -83,8 +100,9 @@ def register(subparsers: Any) -> None:
         help="run a load test with exact streaming metrics",
         description=(
             "Load-test POST {base_url}/chat/completions with locust and write load.json "
-            "(rewritten every second) and load.html. Exit code 0: completed; 3: SLOs missed; "
-            "2: usage error or endpoint unreachable; 130: interrupted."
+            "(rewritten every second) and load.html. Exit code 0: completed; 3: SLOs missed, "
+            "error budget exceeded or endpoint down; 2: usage error or endpoint unreachable; "
+            "130: interrupted."
         ),
         epilog=exit_codes(LOAD_EXIT_CODES),
         formatter_class=HelpFormatter,
@@ -179,6 +197,21 @@ def register(subparsers: Any) -> None:
         help="load-generating processes (default: %(default)s)",
     )
     load.add_argument("--seed", type=int, default=0, help="seed of Poisson arrivals")
+    load.add_argument(
+        "--sweep-warmup",
+        type=_duration,
+        metavar="TIME",
+        help="warm-up of each sweep step, left out of its figures (default: 20%% of the step)",
+    )
+    load.add_argument(
+        "--sweep-min-requests",
+        type=non_negative_int,
+        default=DEFAULT_SWEEP_MIN_REQUESTS,
+        metavar="N",
+        help="a sweep step measuring fewer requests is insufficient, never the best "
+        "(default: %(default)s)",
+    )
+    _add_failure_arguments(parser)
     requests = parser.add_argument_group("requests")
     requests.add_argument(
         "--max-tokens",
@@ -223,6 +256,69 @@ def register(subparsers: Any) -> None:
     )
     add_capacity_arguments(parser)
     parser.set_defaults(handler=run)
+
+
+def _add_failure_arguments(parser: argparse.ArgumentParser) -> None:
+    failing = parser.add_argument_group("failing endpoints and answer limits")
+    failing.add_argument(
+        "--max-error-rate",
+        type=_error_rate,
+        default=0.01,
+        metavar="RATE",
+        help="error budget: more failed measured requests than this fraction (0.01 or 1%%) "
+        "fails the run, exit 3 (default: 1%%)",
+    )
+    failing.add_argument(
+        "--abort-after",
+        type=_duration,
+        default=DEFAULT_ABORT_AFTER_S,
+        metavar="TIME",
+        help="stop the run as 'endpoint down' (exit 3) after this long with failures and no "
+        "success (default: 30s)",
+    )
+    failing.add_argument(
+        "--max-backoff",
+        type=_duration,
+        default=DEFAULT_MAX_BACKOFF_S,
+        metavar="TIME",
+        help="longest a user waits after a refused connection, 429 or 503 (Retry-After is "
+        "honoured up to this; default: 10s)",
+    )
+    failing.add_argument(
+        "--total-timeout",
+        type=_positive_float,
+        default=_LIMITS.total_timeout_s,
+        metavar="S",
+        help="total deadline of one request, connect to last byte (default: %(default)s)",
+    )
+    failing.add_argument(
+        "--max-body-bytes",
+        type=byte_size,
+        default=_LIMITS.max_body_bytes,
+        metavar="SIZE",
+        help="largest answer body accepted, e.g. 16MiB (default: 16MiB)",
+    )
+    failing.add_argument(
+        "--max-events",
+        type=positive_int,
+        default=_LIMITS.max_events,
+        metavar="N",
+        help="most SSE events accepted in one stream (default: %(default)s)",
+    )
+    failing.add_argument(
+        "--max-line-bytes",
+        type=byte_size,
+        default=_LIMITS.max_line_bytes,
+        metavar="SIZE",
+        help="longest event-stream line accepted (default: 16MiB)",
+    )
+
+
+def _error_rate(text: str) -> float:
+    try:
+        return parse_error_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-error-rate: ")) from None
 
 
 def _positive_float(text: str) -> float:
@@ -294,6 +390,17 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
         progress=True,
         server_metrics=getattr(args, "server_metrics", None),
         workload=workload,
+        max_error_rate=args.max_error_rate,
+        abort_after_s=args.abort_after,
+        max_backoff_s=args.max_backoff,
+        limits=Limits(
+            total_timeout_s=args.total_timeout,
+            max_body_bytes=args.max_body_bytes,
+            max_events=args.max_events,
+            max_line_bytes=args.max_line_bytes,
+        ),
+        sweep_warmup_s=args.sweep_warmup,
+        sweep_min_requests=args.sweep_min_requests,
     )
 
 
@@ -331,11 +438,15 @@ def run_settings(settings: LoadSettings) -> int:
         return 2 if exc.exit_code == 2 else 1
     except LoadInterrupted as interrupted:
         where = interrupted.path or directory / JSON_NAME
+        if interrupted.report is not None:
+            print(summary(interrupted.report, key))
         print(f"\ninterrupted; results measured so far in {where}")
         return 130
     print(summary(report, key))
     print(f"reports: {directory / JSON_NAME}, {directory / HTML_NAME}")
-    return 3 if report.slos_met is False else 0
+    if report.status is LoadStatus.INTERRUPTED:
+        return 130  # stopped early without a Ctrl-C here (a worker stopped): no verdict
+    return 3 if report.failures() else 0
 
 
 def _in_flags(message: str) -> str:
@@ -344,22 +455,47 @@ def _in_flags(message: str) -> str:
 
 
 def summary(report: LoadReport, key: Secret | None = None) -> str:
-    """The closing lines: requests, throughput, TTFT/TPOT, generator verdict, SLOs."""
+    """The closing lines, each figure named with its population: measured requests
+    (scheduled in the window) for counts, latencies and SLOs; requests finished in the
+    window for rates. Then the generator's verdict, the errors and the run's verdict."""
     requests, throughput, metrics = report.requests, report.throughput, report.metrics
     generator = report.generator
+    cut = f", {requests.cut_off} cut off at the end" if requests.cut_off else ""
+    _, ttft = report.user_metric("ttft")
+    _, e2e = report.user_metric("e2e")
+    basis = "from intended start" if report.latency_basis == "intended_start" else "from send"
     lines = [
-        f"\n{requests.completed} requests completed, {requests.failed} failed in the "
-        f"{throughput.window_s:.1f} s window: "
-        f"{_number(throughput.output_tokens_per_s)} output tok/s, "
-        f"{_number(throughput.requests_per_s)} req/s",
-        f"TTFT p50 {_ms(metrics.ttft_ms.p50)} p99 {_ms(metrics.ttft_ms.p99)}, "
-        f"TPOT p50 {_ms(metrics.tpot_ms.p50)}, ITL p99 {_ms(metrics.itl_ms.p99)}, "
-        f"E2E p99 {_ms(metrics.e2e_ms.p99)}",
-        f"generator: {generator.verdict.value}",
+        f"\nmeasured requests (scheduled in the {throughput.window_s:.1f} s window): "
+        f"{requests.total}: {requests.completed} completed, {requests.failed} failed{cut}",
+        f"finished in the window: {throughput.requests_completed} successful, "
+        f"{_number(throughput.requests_per_s)} req/s, "
+        f"{_number(throughput.output_tokens_per_s)} output tok/s",
+        f"measured latency ({basis}, judged): TTFT p50 {_ms(ttft.p50)} p99 {_ms(ttft.p99)}, "
+        f"E2E p99 {_ms(e2e.p99)}; TPOT p50 {_ms(metrics.tpot_ms.p50)}, "
+        f"ITL p99 {_ms(metrics.itl_ms.p99)}",
     ]
+    if report.latency_basis == "intended_start":
+        lines.append(
+            f"  diagnostic, from send (server only, not judged): TTFT p50 "
+            f"{_ms(metrics.ttft_ms.p50)} p99 {_ms(metrics.ttft_ms.p99)}, "
+            f"E2E p99 {_ms(metrics.e2e_ms.p99)}"
+        )
+    lines.append(f"generator: {generator.verdict.value}")
     lines += [f"  {reason}" for reason in generator.reasons]
     for error in report.errors:
         lines.append(f"errors: {error.count} x {error.kind}: {error.example}")
+    budget = report.error_budget
+    if budget.error_rate is not None:
+        lines.append(
+            f"error budget: {budget.error_rate:.2%} of {budget.requests} measured requests "
+            f"failed (budget {budget.max_error_rate:.2%})"
+        )
+    lines += _verdict_lines(report)
+    return terminal_text(redact("\n".join(lines), key))
+
+
+def _verdict_lines(report: LoadReport) -> list[str]:
+    lines = []
     if report.sweep is not None:
         best = report.sweep.best_step
         lines.append(
@@ -367,9 +503,23 @@ def summary(report: LoadReport, key: Secret | None = None) -> str:
             if best is not None
             else "sweep: no step met every SLO"
         )
-    elif report.goodput.met is not None:
+        lines += [f"  note: {note}" for note in report.sweep.notes]
+    if report.status is LoadStatus.INTERRUPTED:
+        planned = report.config.run_time_s
+        of = f" of {planned:g} s planned" if planned else ""
+        lines.append(
+            f"run INTERRUPTED after {report.elapsed_s:.1f} s{of}: the figures cover only that "
+            "time; no verdict"
+        )
+        return lines
+    failures = report.failures()
+    if report.status is LoadStatus.ABORTED:
+        lines.append(f"run ABORTED: {report.stop_reason}")
+    if report.sweep is None and report.goodput.met is not None:
         lines.append("SLOs met" if report.goodput.met else "SLOs MISSED")
-    return terminal_text(redact("\n".join(lines), key))
+    if failures:
+        lines.append("FAILED: " + "; ".join(failures))
+    return lines
 
 
 def _number(value: float | None) -> str:

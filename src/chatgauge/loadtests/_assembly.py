@@ -4,7 +4,11 @@ Pure (no locust, no I/O): the engine calls :func:`assemble` once a second while 
 goes on and once at its end. The measurement window starts ``--warmup`` after the run's
 start and ends when the planned time is over (``-t``, or every sweep step), when
 ``--max-requests`` stopped the run, or now, whichever comes first. A sweep's steps are each
-measured in their own window: the step's time after the warm-up.
+measured in their own window: the step's time after the step's own warm-up
+(``--sweep-warmup``, by default a fraction of the step; the run's ``--warmup`` does not
+apply to steps). A step with fewer measured requests than ``--sweep-min-requests`` is
+insufficient and never the best; when the best step is the largest tested, the sweep says
+the capacity may lie beyond the range.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class RunFacts:
     started_at: str
     t0_ns: int
     stop_ns: int | None = None
+    stop_reason: str | None = None
 
 
 def measured_window(options: RunOptions, facts: RunFacts, now_ns: int) -> tuple[int, int]:
@@ -80,6 +85,8 @@ def assemble(
         slos=options.slo_map,
         health=store.health(target_rate=target_rate, users=facts.users, processes=facts.processes),
         origin_ns=facts.t0_ns,
+        basis=options.latency_basis,
+        max_error_rate=options.verdicts.max_error_rate,
     )
     sweep = None
     if options.sweep_kind is not None:
@@ -97,6 +104,7 @@ def assemble(
         elapsed_s=(now_ns - facts.t0_ns) / _NS,
         status=status,
         sweep=sweep,
+        stop_reason=facts.stop_reason,
     )
     return dataclasses.replace(report, lengths=lengths_of(store.samples, options))
 
@@ -121,6 +129,7 @@ def report_of(
     elapsed_s: float,
     status: LoadStatus,
     sweep: Sweep | None = None,
+    stop_reason: str | None = None,
 ) -> LoadReport:
     """The document of a measurement and the run's identity (the model is the config's)."""
     return LoadReport(
@@ -143,11 +152,17 @@ def report_of(
         distributions=measurement.distributions,
         definitions=measurement.definitions,
         sweep=sweep,
+        latency_basis=measurement.latency_basis,
+        error_budget=measurement.error_budget,
+        stop_reason=stop_reason,
     )
 
 
-def sweep_step(value: float, measurement: Measurement, *, complete: bool) -> SweepStep:
+def sweep_step(
+    value: float, measurement: Measurement, *, complete: bool, min_requests: int = 0
+) -> SweepStep:
     """One step of a sweep, from the measurement of its own window."""
+    measured = measurement.requests.total - measurement.requests.cut_off
     return SweepStep(
         value=value,
         complete=complete,
@@ -156,16 +171,38 @@ def sweep_step(value: float, measurement: Measurement, *, complete: bool) -> Swe
         requests=measurement.requests,
         metrics=measurement.metrics,
         goodput=measurement.goodput,
+        insufficient=complete and measured < min_requests,
     )
 
 
 def best_step(steps: Sequence[SweepStep]) -> int | None:
-    """The index of the highest complete step meeting every SLO (``None``: none did)."""
+    """The index of the highest complete, sufficient step meeting every SLO (``None``: none
+    did)."""
     best = None
     for index, step in enumerate(steps):
-        if step.complete and step.goodput.met is True:
+        if step.complete and not step.insufficient and step.goodput.met is True:
             best = index
     return best
+
+
+def sweep_notes(
+    steps: Sequence[SweepStep], best: int | None, planned: int, min_requests: int
+) -> tuple[str, ...]:
+    """What limits a sweep's answer, one sentence each."""
+    notes = []
+    small = [step for step in steps if step.insufficient]
+    if small:
+        values = ", ".join(f"{step.value:g}" for step in small)
+        notes.append(
+            f"{len(small)} step(s) measured fewer than {min_requests} requests ({values}): "
+            "insufficient to judge; run longer steps (--sweep-time)"
+        )
+    if best is not None and best == planned - 1:
+        notes.append(
+            "the best step is the largest tested: the capacity may lie beyond the range; "
+            "sweep higher values"
+        )
+    return tuple(notes)
 
 
 def sweep_of(
@@ -178,17 +215,33 @@ def sweep_of(
     """The steps of a sweep begun at ``t0_ns`` that have started by ``now_ns``."""
     steps = []
     step_ns = round(options.sweep_step_s * _NS)
+    verdicts = options.verdicts
+    warmup_ns = round(verdicts.step_warmup_s(options.sweep_step_s) * _NS)
     for index, value in enumerate(options.sweep_values):
         begin = t0_ns + index * step_ns
         if begin >= now_ns:
             break
-        start = begin + round(options.warmup_s * _NS)
+        start = begin + warmup_ns
         end = min(begin + step_ns, now_ns)
         measurement = compute_results(
-            samples, window=(start, max(start, end)), slos=options.slo_map, origin_ns=t0_ns
+            samples,
+            window=(start, max(start, end)),
+            slos=options.slo_map,
+            origin_ns=t0_ns,
+            basis=options.latency_basis,
+            max_error_rate=verdicts.max_error_rate,
         )
-        steps.append(sweep_step(value, measurement, complete=end == begin + step_ns))
-    return Sweep(kind=kind, steps=tuple(steps), best=best_step(steps))
+        steps.append(
+            sweep_step(
+                value,
+                measurement,
+                complete=end == begin + step_ns,
+                min_requests=verdicts.sweep_min_requests,
+            )
+        )
+    best = best_step(steps)
+    notes = sweep_notes(steps, best, len(options.sweep_values), verdicts.sweep_min_requests)
+    return Sweep(kind=kind, steps=tuple(steps), best=best, notes=notes)
 
 
 __all__ = [
@@ -197,6 +250,7 @@ __all__ = [
     "best_step",
     "measured_window",
     "report_of",
+    "sweep_notes",
     "sweep_of",
     "sweep_step",
 ]

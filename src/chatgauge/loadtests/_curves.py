@@ -105,16 +105,19 @@ def _median(values: list[float]) -> float | None:
     return quantile(sorted(values), 0.5) if values else None
 
 
-def points(requests: Sequence[RequestFigures], origin: int) -> Points:
-    """Every request (every ``stride``-th beyond :data:`MAX_POINTS`) in send order."""
+def points(
+    requests: Sequence[RequestFigures], origin: int, *, from_schedule: bool = False
+) -> Points:
+    """Every request (every ``stride``-th beyond :data:`MAX_POINTS`) in send order; TTFT
+    and E2E from the intended start with ``from_schedule`` (the run's latency basis)."""
     ordered = sorted(requests, key=lambda r: r.sample.t_send_ns)
     stride = max(1, math.ceil(len(ordered) / MAX_POINTS))
     kept = ordered[::stride]
     return Points(
         stride=stride,
         t_s=tuple((r.sample.t_send_ns - origin) / NS_PER_S for r in kept),
-        ttft_ms=tuple(r.ttft for r in kept),
-        e2e_ms=tuple(r.e2e for r in kept),
+        ttft_ms=tuple(r.ttft_from_schedule if from_schedule else r.ttft for r in kept),
+        e2e_ms=tuple(r.e2e_from_schedule if from_schedule else r.e2e for r in kept),
         ok=tuple(r.sample.ok for r in kept),
     )
 

@@ -61,6 +61,28 @@ DEFINITIONS: Final[Mapping[str, str]] = {
         "events (speculative decoding, coalescing)."
     ),
     "e2e_ms": "End-to-end latency: t_done minus t_send, in ms.",
+    "e2e_from_schedule_ms": (
+        "User-perceived end-to-end latency: t_done minus t_sched, in ms; equals e2e_ms in "
+        "closed-loop mode."
+    ),
+    "latency_basis": (
+        "What the verdicts (SLOs, goodput, the headline, comparisons) measure TTFT and E2E "
+        "from: 'intended_start' in open-loop mode (ttft_from_schedule_ms and "
+        "e2e_from_schedule_ms: a request queued behind busy users makes its user wait, so "
+        "the wait counts), 'send' in closed-loop mode (ttft_ms and e2e_ms). The send-based "
+        "figures of an open-loop run stay in metrics as a diagnostic of the server alone."
+    ),
+    "cut_off": (
+        "requests.cut_off: measured requests still in flight when the run ended that had run "
+        "no longer than twice the longest completed request; they are counted but judged by no "
+        "figure. One that had run longer, or any when no request completed, is a hang: it "
+        "counts as failed (error kind cut_off) in the errors, SLOs and error budget."
+    ),
+    "error_budget": (
+        "error_budget.error_rate: failed measured requests over the measured requests "
+        "(normal cut-offs left out). Above max_error_rate (--max-error-rate), or with no "
+        "measured request completed, the run fails (exit code 3) whatever its latencies."
+    ),
     "decode_rate_tps": (
         "Per-request decode rate: (N - 1) / (last token-bearing event - first one), in "
         "tokens/s, for requests with N >= 2 whose last token came after the first."
@@ -82,7 +104,8 @@ DEFINITIONS: Final[Mapping[str, str]] = {
     "errors_per_s": "Failed requests whose t_done lies in the window, per second of window.",
     "errors": (
         "Failed measured requests grouped by kind (HTTP errors by status, e.g. 'http 429'; "
-        "timeout; connection; malformed stream), with the first example's message."
+        "timeout; connection; malformed stream; limit; cut_off), with the first example's "
+        "message."
     ),
     "goodput": (
         "Goodput: successful requests whose t_done lies in the window and that meet every "
@@ -111,7 +134,7 @@ DEFINITIONS: Final[Mapping[str, str]] = {
     "points": (
         "One value per request in each column, in send order (every stride-th request when "
         f"there are more than {MAX_POINTS}): t_s (seconds from the origin to t_send), ttft_ms, "
-        "e2e_ms and ok (success)."
+        "e2e_ms (both from the run's latency basis) and ok (success)."
     ),
     "generator": (
         "Generator health: CPU use of the generator process(es) in percent of one core, "

@@ -157,11 +157,26 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> G
         if achieved is None:
             notes.append("The achieved request rate could not be measured.")
         elif achieved < ACHIEVED_RATE_MIN_FRACTION * health.target_rate:
+            # A process with CPU to spare fell behind because every user was busy: the
+            # endpoint answers slower than rate x users allows, and more processes would not
+            # help; more users (the cap on requests in flight) would.
+            busy = (cpu_p90 is not None and cpu_p90 > CPU_P90_LIMIT_PERCENT) or (
+                hub_p99 is not None and hub_p99 > HUB_LAG_P99_LIMIT_MS
+            )
+            remedy = (
+                advice
+                if busy
+                else (
+                    "Every user was busy: the endpoint answers too slowly for this rate with "
+                    f"{health.users} users in flight; raise --users (the cap on requests in "
+                    "flight) or lower --rate."
+                )
+            )
             reasons.append(
                 f"Achieved {achieved:.3f} requests/s against a target of "
                 f"{health.target_rate:g} ({achieved / health.target_rate:.1%}, minimum "
                 f"{ACHIEVED_RATE_MIN_FRACTION:.0%}): the endpoint saw a lighter load than "
-                f"configured, so these figures do not describe the target load. {advice}"
+                f"configured, so these figures do not describe the target load. {remedy}"
             )
 
     return GeneratorHealth(
@@ -178,6 +193,21 @@ def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> G
         thresholds=THRESHOLDS,
         clumping=detect_clumping(evidence),
     )
+
+
+def excuse_generator(health: GeneratorHealth, error_rate: float) -> GeneratorHealth:
+    """``health`` of a run whose endpoint failed beyond its error budget: the generator is
+    not blamed for the figures the failures explain (late sends while users back off, a
+    low achieved rate, a busy process handling a flood of errors). Each crossed threshold
+    stays visible as a note without the advice to resize the generator."""
+    if not health.reasons:
+        return health
+    excused = tuple(
+        f"Not held against the generator (the endpoint failed {error_rate:.1%} of measured "
+        f"requests): {reason.split(':', 1)[0]}."
+        for reason in health.reasons
+    )
+    return replace(health, verdict=Trust.TRUSTWORTHY, reasons=(), notes=(*excused, *health.notes))
 
 
 def detect_clumping(evidence: SampleEvidence) -> Clumping:

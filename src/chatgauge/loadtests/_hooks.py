@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary, WeakSet
 
+import gevent
 from locust import events
 from locust.env import Environment
 from locust.event import Events
@@ -88,7 +89,17 @@ def _dispatcher(handler: Callable[[LoadSession], None]) -> Callable[..., None]:
     return dispatch
 
 
+def _quiet_interrupts() -> None:
+    """Ctrl-C is how a run is stopped early, not an error: gevent's hub would print it
+    (a bare ``KeyboardInterrupt`` line and a timestamp) before locust's own handling writes
+    the results; counted as a non-error, it still reaches locust, unprinted."""
+    hub = gevent.get_hub()
+    if KeyboardInterrupt not in hub.NOT_ERROR:
+        hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
+
+
 def _on_init(environment: Environment, **_: Any) -> None:
+    _quiet_interrupts()
     if environment.parsed_options is not None:
         try:
             RunOptions.from_options(environment.parsed_options)

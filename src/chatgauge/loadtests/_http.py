@@ -204,6 +204,9 @@ class Connection:
         self._reusable = False
         self.connect_ns = 0
         """Time spent opening the connection for the latest request (0 when reused)."""
+        self.sent_ns = 0
+        """When the latest request's bytes were all written (0 until then): a request cut
+        short before it was never made."""
 
     def close(self) -> None:
         """Close the socket (the next request opens a new one)."""
@@ -224,6 +227,7 @@ class Connection:
         until the end of the response body.
         """
         self._deadline_ns = time.perf_counter_ns() + self._total_ns
+        self.sent_ns = 0
         payload = b"".join((head, self._host_line, body))
         reused = self._sock is not None and self._reusable
         try:
@@ -242,6 +246,7 @@ class Connection:
             self._arm(sock)
             t_send_ns = time.perf_counter_ns()
             sock.sendall(payload)
+            self.sent_ns = t_send_ns
             response = self._read_head(sock)
         except HttpTransportError:
             self.close()

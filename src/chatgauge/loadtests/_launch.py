@@ -20,11 +20,19 @@ import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
+from chatgauge._jsonguard import parse_json
 from chatgauge.loadtests import STOCK_LOCUSTFILE
-from chatgauge.loadtests._http import Connection, HttpTransportError, Origin, request_head
+from chatgauge.loadtests._http import (
+    Connection,
+    HttpTransportError,
+    Origin,
+    Response,
+    request_head,
+)
 from chatgauge.loadtests._options import API_KEY_ENV
 from chatgauge.loadtests._server_metrics import attach, scraping
 from chatgauge.loadtests._settings import LoadSettings, LoadSettingsError
@@ -35,6 +43,7 @@ from chatgauge.results.load import JSON_NAME, LoadReport
 SPAWN_PER_PROCESS: Final = 100
 INTERRUPT_GRACE_S: Final = 30.0
 PREFLIGHT_TIMEOUT_S: Final = 60.0
+PREFLIGHT_BODY_BYTES: Final = 64 * 1024
 _MEANINGFUL_REFUSALS: Final = range(400, 500)
 _TRANSIENT: Final = (408, 429)
 
@@ -179,6 +188,10 @@ def preflight(settings: LoadSettings) -> None:
         verify_tls=settings.verify_tls,
         read_timeout_s=min(settings.timeout_s, PREFLIGHT_TIMEOUT_S),
         connect_timeout_s=min(settings.timeout_s, 10.0),
+        limits=replace(
+            settings.limits,
+            total_timeout_s=min(settings.limits.total_timeout_s, PREFLIGHT_TIMEOUT_S),
+        ),
     )
     key = settings.api_key
     try:
@@ -186,7 +199,9 @@ def preflight(settings: LoadSettings) -> None:
             request_head("POST", f"{origin.prefix}/chat/completions", headers), body
         )
         status = response.status
-        answer = response.read_all(64 * 1024)
+        # Only a refusal's message matters, and only its start: an answer that never ends
+        # (or trickles) must not hold the preflight until the total deadline.
+        answer = _first_bytes(response, PREFLIGHT_BODY_BYTES) if status >= 300 else b""
     except HttpTransportError as exc:
         raise EndpointUnavailable(
             f"cannot reach {url} ({exc.kind}: {safe_text(str(exc), key, 300)}); check the "
@@ -201,10 +216,20 @@ def preflight(settings: LoadSettings) -> None:
         )
 
 
+def _first_bytes(response: Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body (the connection is closed after, by the caller)."""
+    kept = b""
+    for _, piece in response.reads():
+        kept += piece
+        if len(kept) >= limit:
+            break
+    return kept[:limit]
+
+
 def _error_message(body: bytes, settings: LoadSettings) -> str:
     try:
-        message = json.loads(body)["error"]["message"]
-    except (ValueError, KeyError, TypeError, RecursionError):
+        message = parse_json(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
         return ""
     return f" ({safe_text(str(message), settings.api_key, 200)})"
 
@@ -255,7 +280,25 @@ def locust_command(settings: LoadSettings, directory: Path) -> list[str]:
         f"{settings.warmup_s}s",
         "--report-dir",
         str(directory),
+        "--max-error-rate",
+        repr(settings.max_error_rate),
+        "--abort-after",
+        repr(settings.abort_after_s),
+        "--max-backoff",
+        repr(settings.max_backoff_s),
+        "--total-timeout",
+        repr(settings.limits.total_timeout_s),
+        "--max-body-bytes",
+        str(settings.limits.max_body_bytes),
+        "--max-events",
+        str(settings.limits.max_events),
+        "--max-line-bytes",
+        str(settings.limits.max_line_bytes),
+        "--sweep-min-requests",
+        str(settings.sweep_min_requests),
     ]
+    if settings.sweep_warmup_s is not None:
+        command += ["--sweep-warmup", f"{settings.sweep_warmup_s!r}s"]
     if settings.progress:
         command.append("--progress")
     if settings.sweep is None:

@@ -15,27 +15,50 @@ never count:
 - *completed-in-window* requests, whose ``t_done`` lies in the window: every rate (output
   tokens/s, requests/s, goodput), so a rate is work finished inside the window divided by
   the window's length.
+
+Requests cut off by the end of the run (error kind ``cut_off``) are counted, never dropped:
+one that had run no longer than twice the longest completed request is a normal cut
+(``requests.cut_off``, outside every latency, SLO and error figure); one that had run
+longer, or in a run where nothing completed, is a hang and counts as failed. (Twice: a
+request queued at a saturated server at the end may honestly outlast every earlier one.)
+
+The latency basis decides which TTFT and E2E the verdicts use: ``intended_start`` (open
+loop) judges SLOs on the time from the intended start, which includes the wait for a free
+user; ``send`` (closed loop) on the time from the send. Both sets of figures are kept.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from chatgauge.loadtests._curves import distributions, points, series
 from chatgauge.loadtests._definitions import DEFINITIONS
-from chatgauge.loadtests._health import HealthInputs, SampleEvidence, assess_generator
+from chatgauge.loadtests._health import (
+    HealthInputs,
+    SampleEvidence,
+    assess_generator,
+    excuse_generator,
+)
 from chatgauge.loadtests._requests import NS_PER_S, RequestFigures, request_figures
 from chatgauge.loadtests._samples import RequestSample
-from chatgauge.loadtests._slo import SLO_ATTAINMENT_TARGET, SLO_NAMES, slo_name
+from chatgauge.loadtests._slo import (
+    DEFAULT_MAX_ERROR_RATE,
+    SLO_ATTAINMENT_TARGET,
+    judged_metric,
+    slo_meaning,
+    slo_name,
+)
 from chatgauge.loadtests._stats import summarize_sorted
 from chatgauge.results.load import (
     Distributions,
+    ErrorBudget,
     ErrorGroup,
     GeneratorHealth,
     Goodput,
+    LatencyBasis,
     Metrics,
     Points,
     RequestCounts,
@@ -48,6 +71,8 @@ from chatgauge.results.load import (
 )
 
 MAX_ERROR_EXAMPLE_CHARS: Final = 500
+HANG_FACTOR: Final = 2.0
+"""A request cut off after running this many times the longest completed one is a hang."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +90,8 @@ class Measurement:
     distributions: Distributions
     generator: GeneratorHealth
     definitions: dict[str, str]
+    error_budget: ErrorBudget = field(default_factory=ErrorBudget)
+    latency_basis: LatencyBasis = "send"
 
 
 def compute_results(
@@ -74,13 +101,16 @@ def compute_results(
     slos: Mapping[str, float] | None = None,
     health: HealthInputs | None = None,
     origin_ns: int | None = None,
+    basis: LatencyBasis = "send",
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Measurement:
     """The computed sections of ``load.json`` (the engine adds endpoint, model and config).
 
     ``window`` is ``(start_ns, end_ns)``; ``None`` measures everything from the earliest
     ``t_sched`` to the latest ``t_done``. ``origin_ns`` is second zero of the time series and
     the points (default: the earliest ``t_sched``). ``slos`` maps names of :data:`SLO_NAMES`
-    to upper bounds in ms; unknown names raise ``ValueError``.
+    to upper bounds in ms; unknown names raise ``ValueError``. ``basis`` is the latency
+    basis of the verdicts, ``max_error_rate`` the error budget (see the module docstring).
     """
     slo_bounds = {slo_name(name): bound for name, bound in (slos or {}).items()}
     start, end = window if window is not None else _full_span(samples)
@@ -88,9 +118,17 @@ def compute_results(
     window_s = max(end - start, 0) / NS_PER_S
 
     requests = [request_figures(sample) for sample in samples]
-    measured = [r for r in requests if start <= r.sample.t_sched_ns <= end]
-    finished = [r for r in requests if start <= r.sample.t_done_ns <= end]
+    longest = max((r.e2e for r in requests if r.sample.ok), default=None)
+    in_window = [r for r in requests if start <= r.sample.t_sched_ns <= end]
+    cut = [r for r in in_window if _normal_cut(r, longest)]
+    measured = [r for r in in_window if not _normal_cut(r, longest)]
+    finished = [
+        r
+        for r in requests
+        if start <= r.sample.t_done_ns <= end and r.sample.error_kind != "cut_off"
+    ]
     good = [r for r in measured if r.sample.ok]
+    from_schedule = basis == "intended_start"
 
     columns = _columns(measured, good)
     metrics = Metrics(**{key: summarize_sorted(values) for key, values in columns.items()})
@@ -106,6 +144,10 @@ def compute_results(
             r.sample.max_events_per_read for r in measured if r.sample.reads
         ),
     )
+    budget = _error_budget(measured, good, max_error_rate)
+    generator = assess_generator(health, evidence)
+    if budget.met is False and budget.error_rate:
+        generator = excuse_generator(generator, budget.error_rate)
     return Measurement(
         window=Window(
             start_s=(start - origin) / NS_PER_S,
@@ -117,16 +159,43 @@ def compute_results(
         ),
         metrics=metrics,
         throughput=_throughput(finished, window_s),
-        requests=_request_counts(measured, good, len(requests)),
+        requests=_request_counts(measured, good, len(requests), len(cut)),
         errors=_errors(measured),
-        goodput=_goodput(measured, finished, slo_bounds, window_s),
+        goodput=_goodput(measured, finished, slo_bounds, window_s, basis),
         series=series(requests, origin),
-        points=points(requests, origin),
+        points=points(requests, origin, from_schedule=from_schedule),
         distributions=distributions(
-            ttft_ms=columns["ttft_ms"], itl_ms=columns["itl_ms"], e2e_ms=columns["e2e_ms"]
+            ttft_ms=columns["ttft_from_schedule_ms" if from_schedule else "ttft_ms"],
+            itl_ms=columns["itl_ms"],
+            e2e_ms=columns["e2e_from_schedule_ms" if from_schedule else "e2e_ms"],
         ),
-        generator=assess_generator(health, evidence),
+        generator=generator,
         definitions=dict(DEFINITIONS),
+        error_budget=budget,
+        latency_basis=basis,
+    )
+
+
+def _normal_cut(request: RequestFigures, longest: float | None) -> bool:
+    """A request cut off by the run's end before it ran twice as long as any completed one."""
+    if request.sample.error_kind != "cut_off":
+        return False
+    return longest is not None and request.e2e <= HANG_FACTOR * longest
+
+
+def _error_budget(
+    measured: list[RequestFigures], good: list[RequestFigures], max_error_rate: float
+) -> ErrorBudget:
+    errors = len(measured) - len(good)
+    kinds = Counter(_error_label(r.sample) for r in measured if not r.sample.ok)
+    rate = errors / len(measured) if measured else None
+    return ErrorBudget(
+        max_error_rate=max_error_rate,
+        errors=errors,
+        requests=len(measured),
+        error_rate=rate,
+        met=None if rate is None else (rate <= max_error_rate and bool(good)),
+        kinds=tuple(kind for kind, _ in sorted(kinds.items(), key=lambda i: (-i[1], i[0]))),
     )
 
 
@@ -161,6 +230,7 @@ def _columns(measured: list[RequestFigures], good: list[RequestFigures]) -> dict
         ),
         "e2e_ms": sorted(r.e2e for r in good),
         "decode_rate_tps": _present(r.decode_rate for r in good),
+        "e2e_from_schedule_ms": sorted(r.e2e_from_schedule for r in good),
     }
 
 
@@ -200,16 +270,17 @@ def _sent_rate(measured: list[RequestFigures], start: int, end: int) -> float | 
 
 
 def _request_counts(
-    measured: list[RequestFigures], good: list[RequestFigures], total: int
+    measured: list[RequestFigures], good: list[RequestFigures], total: int, cut_off: int
 ) -> RequestCounts:
     sources = Counter(r.sample.token_source for r in good)
     return RequestCounts(
-        total=len(measured),
+        total=len(measured) + cut_off,
         completed=len(good),
         failed=len(measured) - len(good),
-        outside_window=total - len(measured),
+        outside_window=total - len(measured) - cut_off,
         output_tokens=sum(r.sample.output_tokens for r in good),
         token_source=TokenSources(usage=sources.get("usage", 0), events=sources.get("events", 0)),
+        cut_off=cut_off,
     )
 
 
@@ -234,9 +305,9 @@ def _errors(measured: list[RequestFigures]) -> tuple[ErrorGroup, ...]:
     return tuple(ErrorGroup(kind=k, count=n, example=examples[k]) for k, n in ranked)
 
 
-def _slo_value(request: RequestFigures, name: SloName) -> float | None:
+def _slo_value(request: RequestFigures, name: SloName, basis: LatencyBasis) -> float | None:
     if name == "ttft_ms":
-        return request.ttft
+        return request.ttft_from_schedule if basis == "intended_start" else request.ttft
     if name == "ttfb_ms":
         return request.ttfb
     if name == "ttft_from_schedule_ms":
@@ -245,21 +316,21 @@ def _slo_value(request: RequestFigures, name: SloName) -> float | None:
         return request.tpot
     if name == "itl_ms":
         return max(request.gaps, default=None)
-    return request.e2e
+    return request.e2e_from_schedule if basis == "intended_start" else request.e2e
 
 
-def _meets(request: RequestFigures, name: SloName, bound: float) -> bool:
+def _meets(request: RequestFigures, name: SloName, bound: float, basis: LatencyBasis) -> bool:
     if not request.sample.ok:
         return False
-    value = _slo_value(request, name)
+    value = _slo_value(request, name, basis)
     if value is None:
         # Decode SLOs have nothing to violate without two tokens; latency SLOs need the event.
         return name in ("tpot_ms", "itl_ms")
     return value <= bound
 
 
-def _meets_all(request: RequestFigures, slos: Mapping[SloName, float]) -> bool:
-    return all(_meets(request, name, bound) for name, bound in slos.items())
+def _meets_all(request: RequestFigures, slos: Mapping[SloName, float], basis: LatencyBasis) -> bool:
+    return all(_meets(request, name, bound, basis) for name, bound in slos.items())
 
 
 def _goodput(
@@ -267,23 +338,25 @@ def _goodput(
     finished: list[RequestFigures],
     slos: Mapping[SloName, float],
     window_s: float,
+    basis: LatencyBasis,
 ) -> Goodput:
     outcomes = []
     for name, bound in slos.items():
-        hits = sum(_meets(r, name, bound) for r in measured)
+        hits = sum(_meets(r, name, bound, basis) for r in measured)
         outcomes.append(
             SloOutcome(
                 name=name,
                 bound_ms=bound,
-                meaning=SLO_NAMES[name],
+                meaning=slo_meaning(name, basis),
                 attainment=hits / len(measured) if measured else None,
                 met=bool(measured) and hits >= SLO_ATTAINMENT_TARGET * len(measured),
+                judged_on=judged_metric(name, basis),
             )
         )
     if not slos:
         return Goodput(target_attainment=SLO_ATTAINMENT_TARGET)
-    good_measured = sum(_meets_all(r, slos) for r in measured)
-    good_finished = sum(_meets_all(r, slos) for r in finished)
+    good_measured = sum(_meets_all(r, slos, basis) for r in measured)
+    good_finished = sum(_meets_all(r, slos, basis) for r in finished)
     return Goodput(
         slos=tuple(outcomes),
         target_attainment=SLO_ATTAINMENT_TARGET,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from chatgauge._secret import Secret
+from chatgauge.loadtests._options_verdicts import VerdictOptions, add_verdict_arguments
 from chatgauge.loadtests._slo import parse_slo
 from chatgauge.loadtests._workloads import WorkloadOptions
 from chatgauge.results.load import LoadConfig, SloBound, StepPlan, SweepPlan
@@ -148,6 +149,7 @@ def add_arguments(parser: Any) -> None:
     from chatgauge.loadtests._options_workload import add_workload_arguments
 
     add_workload_arguments(group)
+    add_verdict_arguments(group)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class RunOptions:
     sweep_step_s: float = DEFAULT_SWEEP_STEP_S
     dump_samples: str = ""
     workload: WorkloadOptions = field(default_factory=WorkloadOptions)
+    verdicts: VerdictOptions = field(default_factory=VerdictOptions)
 
     @classmethod
     def from_options(cls, options: Any) -> RunOptions:
@@ -242,12 +245,18 @@ class RunOptions:
             sweep_step_s=parse_duration(str(get(options, "sweep_time", "") or "10s")),
             dump_samples=str(get(options, "dump_samples", "") or ""),
             workload=_workload(options),
+            verdicts=VerdictOptions.from_options(options, parse_duration),
         )
 
     @property
     def slo_map(self) -> dict[str, float]:
         """The SLOs as ``{name: bound_ms}``."""
         return {slo.name: slo.max_ms for slo in self.slos}
+
+    @property
+    def latency_basis(self) -> Literal["send", "intended_start"]:
+        """What the verdicts measure latency from: the intended start in an open loop."""
+        return "intended_start" if self.rate else "send"
 
     def config(
         self, *, model: str, users: int, processes: int, run_time_s: float | None
@@ -275,10 +284,19 @@ class RunOptions:
             ramp_s=self.ramp_s or None,
             step=StepPlan(users=self.step[0], every_s=self.step[1]) if self.step else None,
             sweep=(
-                SweepPlan(kind=self.sweep_kind, values=self.sweep_values, step_s=self.sweep_step_s)
+                SweepPlan(
+                    kind=self.sweep_kind,
+                    values=self.sweep_values,
+                    step_s=self.sweep_step_s,
+                    warmup_s=self.verdicts.step_warmup_s(self.sweep_step_s),
+                    min_requests=self.verdicts.sweep_min_requests,
+                )
                 if self.sweep_kind is not None
                 else None
             ),
+            max_error_rate=self.verdicts.max_error_rate,
+            abort_after_s=self.verdicts.abort_after_s,
+            total_timeout_s=self.verdicts.limits.total_timeout_s,
         )
 
 

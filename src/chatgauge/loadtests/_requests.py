@@ -1,7 +1,8 @@
 """One request's figures, drawn once from its sample: the values every statistic pools.
 
 TTFT, TTFB and TTFT from the schedule, schedule lag, TPOT, decode rate, the raw inter-token
-gaps (and per-token gaps for multi-token events) and E2E, in ms (the decode rate in
+gaps (and per-token gaps for multi-token events) and E2E (from the send and from the
+intended start), in ms (the decode rate in
 tokens/s), exactly as ``docs/metrics.md`` defines them. ``None`` where a request has no such
 figure (no first token; fewer than two tokens for TPOT).
 """
@@ -33,6 +34,7 @@ class RequestFigures:
     gaps: tuple[float, ...]
     gaps_per_token: tuple[float, ...]
     e2e: float
+    e2e_from_schedule: float
 
 
 def _ms(ns: int) -> float:
@@ -68,6 +70,7 @@ def request_figures(sample: RequestSample) -> RequestFigures:
         gaps=gaps,
         gaps_per_token=per_token,
         e2e=_ms(sample.t_done_ns - sample.t_send_ns),
+        e2e_from_schedule=_ms(sample.t_done_ns - sample.t_sched_ns),
     )
 
 

@@ -14,6 +14,11 @@ the web UI a test can be started again) carries over:
 ``load.json`` is written atomically about once a second (less often when computing it takes
 long: at most :data:`REPORT_DUTY_LIMIT` of the reporter's time) and at the end, so an
 interrupted run keeps what it measured; ``load.html`` is written at the end.
+
+A measuring run watches the endpoint (:class:`~chatgauge.loadtests._watch.EndpointWatch`):
+after ``--abort-after`` seconds of nothing but failures it stops the run as ``aborted``.
+Its exit code is 3 when the final document fails (:meth:`LoadReport.failures`: endpoint
+down, error budget exceeded, SLOs missed).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from chatgauge.loadtests._schedule import planned_duration
 from chatgauge.loadtests._shipping import FLUSH_MESSAGE, SHARE_MESSAGE, Inbox, Shipper
 from chatgauge.loadtests._store import SampleStore
 from chatgauge.loadtests._traffic import ModelLookup, Traffic, prompts_for
+from chatgauge.loadtests._watch import EndpointWatch, StepProgress
 from chatgauge.results.load import LoadReport, LoadStatus
 
 REPORT_INTERVAL_S: Final = 1.0
@@ -160,18 +166,40 @@ class MeasuringRun(ActiveRun):
     def __init__(self, options: RunOptions, host: RunHost) -> None:
         super().__init__(options, host)
         self.store = SampleStore()
-        self.progress = Progress(self.t0_ns)
+        self.progress = Progress(self.t0_ns, from_schedule=options.latency_basis != "send")
+        self.watch = EndpointWatch(options.verdicts.abort_after_s)
+        self.steps: StepProgress | None = None
+        if options.sweep_kind is not None:
+            unit = "users" if options.sweep_kind == "users" else "req/s"
+            labels = tuple(f"{value:g} {unit}" for value in options.sweep_values)
+            self.steps = StepProgress(self.t0_ns, options.sweep_step_s, labels)
         self.final: LoadReport | None = None
         self.exit_code: int | None = None
         self._stop_ns: int | None = None
+        self._stop_reason: str | None = None
 
     def ingest(self, samples: list[RequestSample]) -> None:
-        """Keep finished requests' samples; stop the test when ``--max-requests`` is reached."""
+        """Keep finished requests' samples; stop the test when ``--max-requests`` is reached
+        or the endpoint is down."""
         self.store.add(samples)
         self.progress.observe(samples)
+        self.watch.observe(samples)
+        if self.steps is not None:
+            self.steps.observe(samples)
         limit = self.options.max_requests
         if limit and self.progress.finished >= limit and self._stop_ns is None:
             self._stop_ns = time.perf_counter_ns()
+            gevent.spawn(self.host.stop_runner)
+        self._abort_if_down()
+
+    def _abort_if_down(self) -> None:
+        if self._stop_ns is not None or self.final is not None:
+            return
+        reason = self.watch.down()
+        if reason is not None:
+            self._stop_ns = time.perf_counter_ns()
+            self._stop_reason = reason
+            print(f"chatgauge: {reason}", file=sys.stderr, flush=True)
             gevent.spawn(self.host.stop_runner)
 
     def in_flight(self) -> int:
@@ -197,8 +225,12 @@ class MeasuringRun(ActiveRun):
         while True:
             gevent.sleep(REPORT_INTERVAL_S)
             self.poll_health()
+            self._abort_if_down()
             if self.options.progress:
-                print(self.progress.line(self.in_flight()), flush=True)
+                line = self.progress.line(self.in_flight())
+                if self.steps is not None:
+                    line = f"{self.steps.prefix()} {line}"
+                print(line, flush=True)
             if directory is not None and time.perf_counter() >= next_write:
                 started = time.perf_counter()
                 write_report(directory, self.report(), self.options.api_key, html=False)
@@ -215,9 +247,10 @@ class MeasuringRun(ActiveRun):
         early = planned is not None and elapsed < planned - REPORT_INTERVAL_S
         stopped_by_us = self._stop_ns is not None
         status = LoadStatus.INTERRUPTED if early and not stopped_by_us else LoadStatus.COMPLETED
+        if self._stop_reason is not None:
+            status = LoadStatus.ABORTED
         report = self.final = self.report(status)
-        if self.options.slos:
-            self.exit_code = 0 if report.slos_met else 3
+        self.exit_code = 3 if report.failures() else 0
         if self.options.report_dir:
             write_report(Path(self.options.report_dir), report, self.options.api_key, html=True)
         return report
@@ -236,6 +269,7 @@ class MeasuringRun(ActiveRun):
             started_at=self.started_at,
             t0_ns=self.t0_ns,
             stop_ns=self._stop_ns,
+            stop_reason=self._stop_reason,
         )
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from chatgauge.results import JsonRecord
 
 TokenSource = Literal["usage", "events"]
-ErrorKind = Literal["http", "timeout", "connection", "malformed", "limit"]
+ErrorKind = Literal["http", "timeout", "connection", "malformed", "limit", "cut_off"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class RequestSample(JsonRecord):
     - ``reads`` / ``max_events_per_read``: how the body arrived (clumping detection).
     - ``error_kind`` / ``error``: set for a failed request (``http``: status >= 300;
       ``timeout``; ``connection``; ``malformed`` stream; ``limit``: the answer crossed one of
-      the connection's bounds); a failed request is never good for goodput.
+      the connection's bounds; ``cut_off``: still in flight when the run ended, stamped
+      ``t_done`` at the cut); a failed request is never good for goodput.
     - ``worker``: the process that took the sample (``local`` or the worker's id).
     - ``response_id``: the first chunk's ``id``, to match a sample with server logs.
     - ``asked_input_tokens`` / ``asked_output_tokens``: the lengths the workload asked for

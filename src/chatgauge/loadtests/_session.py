@@ -10,6 +10,7 @@ it registers with the runner.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ class LoadSession:
         self.models = ModelLookup()
         self.boot = boot_id()
         self._share = Share()
+        self._interrupted = False
 
     # -- what the environment says -------------------------------------------------------
 
@@ -130,6 +132,10 @@ class LoadSession:
         elif isinstance(runner, WorkerRunner):
             runner.register_message(SHARE_MESSAGE, self._on_share)
             runner.register_message(FLUSH_MESSAGE, self._on_flush)
+            # A worker is stopped by its master; a SIGINT (locust's master sends one to
+            # workers still alive 3 s after it quit) asks it to quit like the master would,
+            # instead of raising KeyboardInterrupt wherever it happens to be (a traceback).
+            gevent.signal_handler(signal.SIGINT, self._on_interrupt)
 
     def on_test_start(self) -> None:
         """A test starts: a new run of this process's role, from the options as they are."""
@@ -199,6 +205,12 @@ class LoadSession:
                 file=sys.stderr,
             )
             self._share = Share()
+
+    def _on_interrupt(self) -> None:
+        runner = self.environment.runner
+        if runner is not None and not self._interrupted:
+            self._interrupted = True
+            gevent.spawn(runner.quit)
 
     def _on_flush(self, environment: Environment, msg: Any) -> None:
         runner = self.environment.runner

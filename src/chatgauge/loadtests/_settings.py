@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from chatgauge._limits import Limits
 from chatgauge._secret import Secret
 from chatgauge.loadtests._http import Origin
 from chatgauge.loadtests._options import (
@@ -25,8 +26,14 @@ from chatgauge.loadtests._options import (
     DEFAULT_SWEEP_STEP_S,
     DEFAULT_TIMEOUT_S,
 )
+from chatgauge.loadtests._options_verdicts import (
+    DEFAULT_ABORT_AFTER_S,
+    DEFAULT_MAX_BACKOFF_S,
+    DEFAULT_SWEEP_MIN_REQUESTS,
+    SWEEP_WARMUP_FRACTION,
+)
 from chatgauge.loadtests._prompts import load_prompts
-from chatgauge.loadtests._slo import slo_bounds
+from chatgauge.loadtests._slo import DEFAULT_MAX_ERROR_RATE, slo_bounds
 from chatgauge.loadtests._workloads import WorkloadOptions
 
 CLOSED_LOOP_USERS: Final = 4
@@ -61,6 +68,12 @@ class LoadSettings:
       process's raw samples (JSONL); ``server_metrics`` a Prometheus page (``/metrics``)
       scraped during the run into ``load.json``; ``workload`` the per-request lengths,
       datasets, shared prefix, sessions or trace (:mod:`chatgauge.loadtests._workloads`).
+    - Failing: ``max_error_rate`` is the error budget (a fraction of measured requests);
+      ``abort_after_s`` of failures without a success stops the run (endpoint down);
+      ``max_backoff_s`` caps a user's backoff after refused connections, 429 and 503;
+      ``limits`` bound every answer (total deadline, body, events, line size).
+    - Sweeps: ``sweep_warmup_s`` is each step's warm-up (default: a fifth of the step);
+      a step measuring fewer than ``sweep_min_requests`` requests is insufficient.
     """
 
     base_url: str
@@ -92,6 +105,19 @@ class LoadSettings:
     dump_samples: Path | None = None
     server_metrics: str | None = None
     workload: WorkloadOptions = field(default_factory=WorkloadOptions)
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    abort_after_s: float = DEFAULT_ABORT_AFTER_S
+    max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
+    limits: Limits = field(default_factory=Limits)
+    sweep_warmup_s: float | None = None
+    sweep_min_requests: int = DEFAULT_SWEEP_MIN_REQUESTS
+
+    @property
+    def step_warmup_s(self) -> float:
+        """The warm-up of each sweep step."""
+        if self.sweep_warmup_s is not None:
+            return self.sweep_warmup_s
+        return SWEEP_WARMUP_FRACTION * self.sweep_time_s
 
     @property
     def sweep(self) -> Literal["rate", "users"] | None:
@@ -131,6 +157,14 @@ class LoadSettings:
         _positive("rate", self.rate)
         _positive("sweep_time_s", self.sweep_time_s)
         _positive("ramp_s", self.ramp_s)
+        _positive("abort_after_s", self.abort_after_s)
+        _positive("max_backoff_s", self.max_backoff_s)
+        if not (math.isfinite(self.max_error_rate) and 0 <= self.max_error_rate <= 1):
+            raise LoadSettingsError(
+                f"`max_error_rate` must lie between 0 and 1, got {self.max_error_rate}"
+            )
+        if self.sweep_min_requests < 0:
+            raise LoadSettingsError("`sweep_min_requests` must be 0 or more")
         for name, value in (("duration_s", self.duration_s), ("warmup_s", self.warmup_s)):
             if not (math.isfinite(value) and value >= 0):
                 raise LoadSettingsError(f"`{name}` must be 0 or more seconds, got {value}")
@@ -184,9 +218,12 @@ class LoadSettings:
             raise LoadSettingsError("choose one of `ramp_s`, `step` and a sweep")
         if self.rate and self.sweep_users:
             raise LoadSettingsError("`sweep_users` sweeps a closed loop; leave out `rate`")
-        if sweep and self.warmup_s >= self.sweep_time_s:
+        warmup = self.sweep_warmup_s
+        if warmup is not None and not (math.isfinite(warmup) and warmup >= 0):
+            raise LoadSettingsError(f"`sweep_warmup_s` must be 0 or more seconds, got {warmup}")
+        if sweep and self.step_warmup_s >= self.sweep_time_s:
             raise LoadSettingsError(
-                "`warmup_s` must be shorter than `sweep_time_s` (it applies to each step)"
+                "`sweep_warmup_s` must be shorter than `sweep_time_s` (it applies to each step)"
             )
 
     def describe(self) -> str:
@@ -201,7 +238,10 @@ class LoadSettings:
             load = f"{self.rate:g} req/s {self.arrival} ({users} users cap)"
         else:
             load = f"{users} users"
-        return f"{load}, {self.processes} process(es), warm-up {self.warmup_s:g} s"
+        warmup = f"warm-up {self.warmup_s:g} s"
+        if self.sweep:
+            warmup = f"warm-up {self.step_warmup_s:g} s per step"
+        return f"{load}, {self.processes} process(es), {warmup}"
 
 
 def _positive(name: str, value: float | None) -> None:

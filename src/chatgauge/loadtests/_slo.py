@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Final
 
-from chatgauge.results.load import SloBound, SloName
+from chatgauge.results.load import LatencyBasis, MetricName, SloBound, SloName
 
 SLO_NAMES: Final[Mapping[SloName, str]] = {
     "ttft_ms": "time to first token (t_first_token - t_send)",
@@ -21,6 +21,29 @@ SLO_NAMES: Final[Mapping[SloName, str]] = {
 SLO_ATTAINMENT_TARGET: Final = 0.99
 """An SLO ``name=X`` is met by a run when at least this fraction of measured requests meets
 it (failed requests count as misses): the threshold reads as a p99 that errors cannot dodge."""
+
+
+DEFAULT_MAX_ERROR_RATE: Final = 0.01
+"""The error budget ``--max-error-rate`` defaults to: above 1 % of measured requests failed,
+a run fails whatever its latencies (a fast error is not a served request)."""
+
+
+def judged_metric(name: SloName, basis: LatencyBasis) -> MetricName:
+    """The per-request figure an SLO bounds on ``basis``: in an open loop, ``ttft_ms`` and
+    ``e2e_ms`` are judged from the intended start (the user's wait for a free slot counts)."""
+    if basis == "intended_start" and name == "ttft_ms":
+        return "ttft_from_schedule_ms"
+    if basis == "intended_start" and name == "e2e_ms":
+        return "e2e_from_schedule_ms"
+    return name
+
+
+def slo_meaning(name: SloName, basis: LatencyBasis) -> str:
+    """What an SLO bounds on ``basis``, in words."""
+    if judged_metric(name, basis) != name:
+        what = "time to first token" if name == "ttft_ms" else "end-to-end latency"
+        return f"{what} from the intended start (open loop: queueing before the send counts)"
+    return SLO_NAMES[name]
 
 
 def slo_name(text: str) -> SloName:
@@ -56,4 +79,13 @@ def slo_bounds(slos: Mapping[str, float]) -> tuple[SloBound, ...]:
     return tuple(parse_slo(f"{name}={bound!r}") for name, bound in slos.items())
 
 
-__all__ = ["SLO_ATTAINMENT_TARGET", "SLO_NAMES", "parse_slo", "slo_bounds", "slo_name"]
+__all__ = [
+    "DEFAULT_MAX_ERROR_RATE",
+    "SLO_ATTAINMENT_TARGET",
+    "SLO_NAMES",
+    "judged_metric",
+    "parse_slo",
+    "slo_bounds",
+    "slo_meaning",
+    "slo_name",
+]

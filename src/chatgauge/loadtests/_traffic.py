@@ -9,11 +9,11 @@ to :meth:`Traffic.record`, which passes it on to this process's role: the run's 
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._secret import Secret
 from chatgauge.loadtests._http import Connection, HttpTransportError, request_head
 from chatgauge.loadtests._options import RunOptions
@@ -21,6 +21,7 @@ from chatgauge.loadtests._pacing import Pacing
 from chatgauge.loadtests._prompts import PromptSet, load_prompts, synthetic_prompts
 from chatgauge.loadtests._samples import RequestSample
 from chatgauge.loadtests._workloads import Workload, prompt_file_lengths
+from chatgauge.results import safe_text
 
 
 def workload_for(options: RunOptions) -> Workload | None:
@@ -77,6 +78,8 @@ class Traffic:
         self.worker = worker
         self.in_flight = 0
         self.workload = workload_for(options)
+        self.backoffs = 0
+        """Waits the users of this process took after failures that ask for backoff."""
         self._pacing = pacing
         self._sink = sink
         self._models = models
@@ -113,10 +116,12 @@ def _discover_model(connection: Connection, key: Secret | None) -> str:
         _, response = connection.request(head, b"")
         body = response.read_all(1 << 20)
         if response.status == 200:
-            models = json.loads(body).get("data") or []
-            if models and isinstance(models[0].get("id"), str):
-                return str(models[0]["id"])
-    except (HttpTransportError, ValueError, AttributeError, RecursionError):
+            listing = parse_json(body)
+            models = listing.get("data") if isinstance(listing, dict) else None
+            first = models[0] if isinstance(models, list) and models else None
+            if isinstance(first, dict) and isinstance(first.get("id"), str):
+                return safe_text(first["id"], key, 200)
+    except (HttpTransportError, ValueError):
         pass
     print("chatgauge: no --model given and GET /models named none", file=sys.stderr)
     return ""

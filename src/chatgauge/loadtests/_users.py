@@ -19,11 +19,18 @@ server's own logs (the benchmark compares with the reference server's timing log
 came from the endpoint (error messages, the id) is made safe where it enters the sample: the
 API key masked first, lone surrogates escaped, then shortened.
 
-Errors, by kind: ``http`` (status >= 300), ``timeout`` (connect or read timeout),
+Errors, by kind: ``http`` (status >= 300; a redirect is named as one, with its target, and
+never followed), ``timeout`` (connect or read timeout, or the total deadline),
 ``connection`` (refused, reset, closed early), ``malformed`` (an invalid HTTP response, an
 event whose data is not a JSON object, an in-band ``{"error": ...}`` event, or a stream that
 ends without ``data: [DONE]``: the OpenAI protocol ends every stream with it, and a client
-waiting for it would hang, so its absence is a failure, not a detail).
+waiting for it would hang, so its absence is a failure, not a detail), ``limit`` (the answer
+crossed a bound of ``--total-timeout``, ``--max-body-bytes``, ``--max-events``,
+``--max-line-bytes``) and ``cut_off`` (still in flight when the run ended: recorded as the
+user is stopped, so every request sent is counted).
+
+After a refused or reset connection, a 429 or a 503 the user backs off before its next
+request (:mod:`chatgauge.loadtests._backoff`, ``Retry-After`` honoured).
 
 Only standard OpenAI fields are sent (``model``, ``messages``, ``max_tokens``, ``stream``,
 ``stream_options``); add others through :attr:`ChatUser.extra_body`. TLS certificates are
@@ -57,13 +64,16 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import gevent
+from gevent import GreenletExit
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
 from locust.exception import StopUser
 
+from chatgauge._jsonguard import parse_json
 from chatgauge._secret import Secret
-from chatgauge._sse import SSEDecodeError, SSEDecoder, SSEEvent
+from chatgauge._sse import SSEDecodeError, SSEEvent
 from chatgauge._version import __version__
+from chatgauge.loadtests._backoff import Backoff, retry_after_s
 from chatgauge.loadtests._hooks import load_session
 from chatgauge.loadtests._http import (
     Connection,
@@ -121,6 +131,7 @@ class ChatUser(FastHttpUser):
             verify_tls=settings.verify_tls,
             read_timeout_s=settings.request_timeout_s,
             connect_timeout_s=min(settings.request_timeout_s, 10.0),
+            limits=settings.verdicts.limits,
         )
         self._prompt_index = next(_user_numbers)
         # A workload's request for the next send, and this user's session (--turns).
@@ -128,6 +139,8 @@ class ChatUser(FastHttpUser):
         self._answer: str | None = None
         turns = settings.workload.turns
         self._conversation = Conversation() if turns > 1 else None
+        self.backoff = Backoff(settings.verdicts.max_backoff_s, seed=self._prompt_index)
+        self._retry_after: float | None = None
         headers = {
             "Content-Type": "application/json",
             "Accept": "text/event-stream" if self.stream else "application/json",
@@ -149,7 +162,11 @@ class ChatUser(FastHttpUser):
         """One request (waiting for its slot in open-loop mode)."""
         if not self.traffic.acquire():
             raise StopUser
-        self.send_chat(self.next_messages())
+        sample = self.send_chat(self.next_messages())
+        delay = self.backoff.delay_after(sample, self._retry_after)
+        if delay > 0:
+            self.traffic.backoffs += 1
+            gevent.sleep(delay)
 
     def next_messages(self) -> Messages:
         """The messages of the next request: the workload's next request when the run has
@@ -212,17 +229,25 @@ class ChatUser(FastHttpUser):
             delay = t_sched - time.perf_counter_ns()
             if delay > 0:
                 gevent.sleep(delay / 1e9)
+        timing = _Timing(t_sched, traffic.worker, traffic.secret)
         traffic.in_flight += 1
         try:
-            sample = self._exchange(head, body, t_sched)
+            sample = self._exchange(head, body, timing)
+        except GreenletExit:
+            # The run ended with this request in flight: count it, cut off, then stop. One
+            # whose bytes never went out (killed while connecting) was never made.
+            if self.connection.sent_ns:
+                timing.t_send = timing.t_send or self.connection.sent_ns
+                traffic.record(timing.cut_off())
+            raise
         finally:
             traffic.in_flight -= 1
         traffic.record(sample)
         self._report(sample)
         return sample
 
-    def _exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
-        sample = self._timed_exchange(head, body, t_sched)
+    def _exchange(self, head: bytes, body: bytes, timing: _Timing) -> RequestSample:
+        sample = self._timed_exchange(head, body, timing)
         planned = self._planned
         if planned is None:
             return sample
@@ -231,17 +256,18 @@ class ChatUser(FastHttpUser):
             sample, asked_input_tokens=planned.asked_input_tokens, asked_output_tokens=asked
         )
 
-    def _timed_exchange(self, head: bytes, body: bytes, t_sched: int | None) -> RequestSample:
-        timing = _Timing(t_sched, self.traffic.worker, self.traffic.secret)
+    def _timed_exchange(self, head: bytes, body: bytes, timing: _Timing) -> RequestSample:
         timing.text = [] if self._conversation is not None else None
         self._answer = None
+        self._retry_after = None
         try:
             timing.t_send, response = self.connection.request(head, body)
             timing.t_headers = response.t_headers_ns
             timing.status = response.status
             if response.status >= 300:  # redirects are not followed: not an answer either
+                self._retry_after = retry_after_s(response.headers.get("retry-after"))
                 text = response.read_all(ERROR_BODY_LIMIT)
-                return timing.failed("http", _http_error(response.status, text))
+                return timing.failed("http", _http_error(response, text))
             sample = _read_stream(response, timing) if self.stream else _read_json(response, timing)
         except HttpTransportError as exc:
             return timing.failed(exc.kind, str(exc))  # type: ignore[arg-type]
@@ -285,9 +311,21 @@ class StreamingChatUser(ChatUser):
 class _Timing:
     """The stamps of one request as they are taken (becomes a :class:`RequestSample`)."""
 
-    __slots__ = ("secret", "status", "t_headers", "t_sched", "t_send", "text", "worker")
+    __slots__ = (
+        "secret",
+        "status",
+        "t_begin",
+        "t_headers",
+        "t_sched",
+        "t_send",
+        "text",
+        "worker",
+    )
 
     def __init__(self, t_sched: int | None, worker: str, secret: Secret | None) -> None:
+        # Before connecting: the send stamp of a request that failed or was cut off before
+        # its bytes went out (so it belongs to the window it was attempted in).
+        self.t_begin = time.perf_counter_ns()
         self.t_sched = t_sched
         self.worker = worker
         self.secret = secret
@@ -299,9 +337,17 @@ class _Timing:
     def failed(self, kind: ErrorKind, message: str, **stamps: Any) -> RequestSample:
         return self.sample(error_kind=kind, error=message, **stamps)
 
+    def cut_off(self) -> RequestSample:
+        """The sample of a request the end of the run cut off (stamped now)."""
+        since = (time.perf_counter_ns() - (self.t_send or self.t_begin)) / 1e9
+        answer = "" if self.t_headers is None else ", answer under way"
+        return self.failed(
+            "cut_off", f"still in flight when the run ended, {since:.1f} s after it began{answer}"
+        )
+
     def sample(self, **fields: Any) -> RequestSample:
         t_done = fields.pop("t_done_ns", None) or time.perf_counter_ns()
-        t_send = self.t_send or t_done
+        t_send = self.t_send or min(self.t_begin, t_done)
         # Endpoint text is made safe here, once: the key masked before anything shortens it.
         error = fields.pop("error", None)
         if error is not None:
@@ -361,9 +407,9 @@ class _StreamTally:
                 self.done = True
                 continue
             try:
-                chunk = json.loads(data)
+                chunk = parse_json(data)
                 tokens = _tokens_in(chunk)
-            except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            except (ValueError, TypeError, AttributeError) as exc:
                 self._fail(f"an event is not a chat.completion.chunk object ({exc}): {data}")
                 continue
             if self.response_id is None and chunk.get("id") is not None:
@@ -420,27 +466,28 @@ def _first_content(chunk: Any) -> str:
 
 
 def _read_stream(response: Response, timing: _Timing) -> RequestSample:
-    decoder = SSEDecoder()
+    """Read an event stream held to the connection's event and line limits."""
     tally = _StreamTally()
     tally.text = timing.text
-    arrived = response.t_headers_ns
     try:
-        for arrived, piece in response.reads():
-            if not piece:
-                continue
-            tally.reads += 1
-            events = decoder.feed(piece)
+        for arrived, events, size in response.events():
+            if size:
+                tally.reads += 1
             if events:
                 tally.events(events, arrived)
-        events = decoder.close()
-        if events:
-            tally.events(events, arrived)
     except SSEDecodeError as exc:
         tally._fail(f"invalid event stream: {exc}")
     except HttpTransportError as exc:
         return _stream_sample(timing, tally, error=(exc.kind, str(exc)))  # type: ignore[arg-type]
     if tally.problem is None and not tally.done:
-        tally._fail("the stream ended without data: [DONE]")
+        kind = response.headers.get("content-type", "")
+        if tally.first_event is None and not kind.lower().startswith("text/event-stream"):
+            tally._fail(
+                f"asked for a stream, got no event stream (Content-Type {kind or 'missing'}, "
+                "no data: [DONE])"
+            )
+        else:
+            tally._fail("the stream ended without data: [DONE]")
     if tally.problem is not None:
         return _stream_sample(timing, tally, error=("malformed", tally.problem))
     return _stream_sample(timing, tally, error=None)
@@ -469,11 +516,11 @@ def _stream_sample(
 def _read_json(response: Response, timing: _Timing) -> RequestSample:
     text = response.read_all(BODY_LIMIT)
     try:
-        body = json.loads(text)
+        body = parse_json(text)
         usage = body.get("usage") or {}
         completion = usage.get("completion_tokens")
         prompt = usage.get("prompt_tokens")
-    except (ValueError, AttributeError, RecursionError) as exc:
+    except (ValueError, AttributeError) as exc:
         return timing.failed("malformed", f"the response body is not a JSON object ({exc})")
     if body.get("error"):
         return timing.failed("malformed", f"status 200 with an error body: {text!r}")
@@ -495,13 +542,20 @@ def _message_content(body: Any) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _http_error(status: int, body: bytes) -> str:
-    """``HTTP 429: <the error message>`` from an OpenAI error envelope, else the raw body."""
+def _http_error(response: Response, body: bytes) -> str:
+    """``HTTP 429: <the error message>`` from an OpenAI error envelope, else the raw body; a
+    redirect says so, with its target (redirects are not followed)."""
+    status = response.status
+    if 300 <= status < 400:
+        target = response.headers.get("location", "no Location")
+        return (
+            f"HTTP {status} redirect to {target} (not followed: give the final URL as the base URL)"
+        )
     text = body.decode("utf-8", "replace")
     try:
-        message = json.loads(text)["error"]["message"]
+        message = parse_json(text)["error"]["message"]
         if isinstance(message, str):
             return f"HTTP {status}: {message}"
-    except (ValueError, KeyError, TypeError, RecursionError):
+    except (ValueError, KeyError, TypeError):
         pass
     return f"HTTP {status}: {text}"

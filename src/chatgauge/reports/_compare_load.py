@@ -10,6 +10,11 @@ requests/s, 0.5 percentage points of error rate), so jitter of a fraction of a m
 a tiny value is never flagged. A baseline of zero has no relative change: there the floor
 alone decides. An *improvement* is the same rule in the other direction. A figure missing
 from either run is not judged.
+
+TTFT and E2E are compared as the users perceived them: from the intended start for
+open-loop runs (``ttft_from_schedule_ms``, ``e2e_from_schedule_ms``), from the send for
+closed-loop ones. The row names the basis; runs of different bases are still compared, and
+the row says so ("user-perceived").
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from chatgauge.reports._charts import LineChart, line_chart, run_color
 from chatgauge.reports._jinja import render
-from chatgauge.results.load import LoadConfig, LoadReport, MetricName, Stat
+from chatgauge.results.load import LoadConfig, LoadReport, MetricName, Stat, Summary
 
 DEFAULT_THRESHOLD: Final = 0.05
 
@@ -127,10 +132,11 @@ def compare_load(
     reports = [report for _, report in runs]
     rows: list[MetricRow] = []
     for metric, name in LATENCY_METRICS:
+        key, label, summaries = _compared(metric, name, reports)
         for stat, stat_label in STAT_LABELS.items():
-            values = [r.metrics.summary(metric).figure(stat) for r in reports]
+            values = [summary.figure(stat) for summary in summaries]
             rows.append(
-                _row(f"{metric}.{stat}", f"{name} {stat_label}", "ms", True, values, threshold)
+                _row(f"{key}.{stat}", f"{label} {stat_label}", "ms", True, values, threshold)
             )
     rows.append(
         _row(
@@ -162,6 +168,22 @@ def compare_load(
     )
     infos = tuple(_run_info(i, label, report) for i, (label, report) in enumerate(runs))
     return LoadComparison(runs=infos, rows=tuple(rows), threshold=threshold)
+
+
+def _compared(
+    metric: MetricName, name: str, reports: Sequence[LoadReport]
+) -> tuple[str, str, list[Summary]]:
+    """The key, label and per-run summaries of one compared latency (see the module doc)."""
+    if metric not in ("ttft_ms", "e2e_ms"):
+        return metric, name, [r.metrics.summary(metric) for r in reports]
+    which: Literal["ttft", "e2e"] = "ttft" if metric == "ttft_ms" else "e2e"
+    chosen = [r.user_metric(which) for r in reports]
+    keys = {key for key, _ in chosen}
+    if len(keys) > 1:
+        return f"{which}_user", f"{name} (user-perceived)", [s for _, s in chosen]
+    key = keys.pop()
+    label = f"{name} from intended start" if key != metric else name
+    return key, label, [s for _, s in chosen]
 
 
 def judge(
@@ -206,6 +228,8 @@ def _row(
 
 
 def _error_rate(report: LoadReport) -> float | None:
+    if report.error_budget.error_rate is not None:
+        return report.error_budget.error_rate
     requests = report.requests
     return requests.failed / requests.total if requests.total > 0 else None
 
@@ -259,6 +283,9 @@ def _run_info(index: int, label: str, report: LoadReport) -> RunInfo:
     facts.append(("window", f"{report.window.length_s:.1f} s"))
     if report.slos_met is not None:
         facts.append(("SLOs", "met" if report.slos_met else "missed"))
+    facts.append(("latency basis", report.latency_basis))
+    if not report.complete:
+        facts.append(("status", f"{report.status.value}: no verdict"))
     generator = report.generator
     return RunInfo(
         label=label,
@@ -281,10 +308,14 @@ def load_charts(comparison: LoadComparison) -> list[LineChart]:
     """One percentile chart per latency metric, one line per run."""
     charts = []
     labels = [run.label for run in comparison.runs]
-    by_key = {row.key: row for row in comparison.rows}
-    for metric, name in LATENCY_METRICS:
+    latency = [row for row in comparison.rows if row.unit == "ms"]
+    for index in range(0, len(latency), len(STAT_LABELS)):
+        group = {
+            row.key.rsplit(".", 1)[1]: row for row in latency[index : index + len(STAT_LABELS)]
+        }
+        name = group["p50"].label.removesuffix(" p50")
         series = [
-            (label, [by_key[f"{metric}.{p}"].cells[i].value for p in PERCENTILES])
+            (label, [group[p].cells[i].value for p in PERCENTILES])
             for i, label in enumerate(labels)
         ]
         charts.append(line_chart(name, "ms", [STAT_LABELS[p] for p in PERCENTILES], series))
@@ -308,6 +339,9 @@ def load_summary(comparison: LoadComparison) -> list[str]:
             )
         if run.trust == "untrustworthy":
             lines.append("  warning: the load generator judged this run untrustworthy")
+        for key, value in run.facts:
+            if key == "status":
+                lines.append(f"  warning: this run is {value}")
     return lines
 
 

@@ -8,6 +8,12 @@ Text that came from the endpoint or the user (endpoint URL, model name, error ex
 config values) is autoescaped by Jinja2; template syntax inside it is data, never evaluated.
 Numbers in ``load.json`` keep full precision; the page shows them rounded for reading, with
 the exact value in each cell's tooltip.
+
+Every figure names its population where it is shown: *measured* requests (scheduled in the
+window) for latencies, counts and SLOs, requests *finished in the window* for rates. In an
+open-loop run the headline and the SLOs use TTFT and E2E from the intended start, named so,
+with the send-based TTFT beside them as a labelled diagnostic. An interrupted or aborted run
+says so at the top and never shows a green verdict.
 """
 
 from __future__ import annotations
@@ -53,8 +59,11 @@ METRIC_ROWS: Final[tuple[tuple[MetricName, str, str], ...]] = (
     ("itl_ms", "ITL (per event gap)", "ms"),
     ("itl_per_token_ms", "ITL per token", "ms"),
     ("e2e_ms", "E2E latency", "ms"),
+    ("e2e_from_schedule_ms", "E2E from schedule", "ms"),
     ("decode_rate_tps", "Decode rate", "tok/s"),
 )
+MEASURED: Final = "measured requests (scheduled in the window)"
+FINISHED: Final = "requests finished in the window"
 STAT_COLUMNS: Final = ("count", "mean", "min", "p50", "p90", "p95", "p99", "p999", "max")
 
 
@@ -79,6 +88,9 @@ def render_load_html(report: LoadReport) -> str:
         table=_table(report.metrics),
         charts=_charts(report, slos),
         sweep=sweep_view(report.sweep, slos, report.goodput.target_attainment),
+        basis=_basis_words(report),
+        measured_words=MEASURED,
+        finished_words=FINISHED,
         config=_config_rows(report),
         definitions=report.definitions,
         # Looked up by key: a definition the document lacks shows as nothing.
@@ -112,36 +124,58 @@ def exact(value: Any) -> str:
     return "" if value is None else repr(value)
 
 
+def _basis_words(report: LoadReport) -> str:
+    """How the page names the verdicts' latency basis (in titles and labels)."""
+    return "from intended start" if report.latency_basis == "intended_start" else "from send"
+
+
 def _headline(report: LoadReport, with_slos: bool) -> list[Card]:
     metrics, throughput, requests = report.metrics, report.throughput, report.requests
     total, failed = requests.total, requests.failed
-    ttft, tpot, itl, e2e = metrics.ttft_ms, metrics.tpot_ms, metrics.itl_ms, metrics.e2e_ms
+    tpot, itl = metrics.tpot_ms, metrics.itl_ms
+    ttft_key, ttft = report.user_metric("ttft")
+    e2e_key, e2e = report.user_metric("e2e")
+    open_loop = report.latency_basis == "intended_start"
+    suffix = " (from intended start)" if open_loop else ""
     cards = [
-        Card("TTFT p50", ttft.p50, "ms", "ttft_ms", f"p99 {fmt(ttft.p99)} ms"),
+        Card(f"TTFT p50{suffix}", ttft.p50, "ms", ttft_key, f"p99 {fmt(ttft.p99)} ms · {MEASURED}"),
         Card("TPOT p50", tpot.p50, "ms", "tpot_ms", f"p99 {fmt(tpot.p99)} ms"),
         Card("ITL p50", itl.p50, "ms", "itl_ms", f"p99 {fmt(itl.p99)} ms · max {fmt(itl.max)} ms"),
-        Card("E2E p50", e2e.p50, "ms", "e2e_ms", f"p99 {fmt(e2e.p99)} ms"),
+        Card(f"E2E p50{suffix}", e2e.p50, "ms", e2e_key, f"p99 {fmt(e2e.p99)} ms"),
+    ]
+    if open_loop:
+        sent = metrics.ttft_ms
+        cards.append(
+            Card(
+                "TTFT p50 from send (diagnostic)",
+                sent.p50,
+                "ms",
+                "ttft_ms",
+                f"p99 {fmt(sent.p99)} ms · the server alone, not judged",
+            )
+        )
+    cards += [
         Card(
             "Output tokens/s",
             throughput.output_tokens_per_s,
             "tok/s",
             "output_tokens_per_s",
-            f"{fmt(throughput.output_tokens)} tokens in {fmt(throughput.window_s)} s",
+            f"{fmt(throughput.output_tokens)} tokens of {FINISHED} ({fmt(throughput.window_s)} s)",
         ),
         Card(
             "Requests/s",
             throughput.requests_per_s,
             "req/s",
             "requests_per_s",
-            f"{fmt(throughput.requests_completed)} completed in window",
+            f"{fmt(throughput.requests_completed)} successful {FINISHED}",
         ),
         Card(
             "Failed",
             failed,
             f"of {fmt(total)}",
-            "errors",
-            f"{failed / total:.2%} of measured requests" if total else "no request measured",
-            bad=bool(failed),
+            "error_budget",
+            _failed_detail(report),
+            bad=report.error_budget.met is False,
         ),
     ]
     if with_slos:
@@ -152,10 +186,23 @@ def _headline(report: LoadReport, with_slos: bool) -> list[Card]:
                 goodput.requests_per_s,
                 "req/s",
                 "goodput",
-                f"{fmt(goodput.good_requests)} good of {fmt(total)} measured",
+                f"{FINISHED} meeting every SLO; {fmt(goodput.good_requests)} of "
+                f"{fmt(total)} {MEASURED} met them",
             )
         )
     return cards
+
+
+def _failed_detail(report: LoadReport) -> str:
+    budget, requests = report.error_budget, report.requests
+    if not requests.total:
+        return "no request measured"
+    text = f"{MEASURED}; budget {budget.max_error_rate:.2%}"
+    if budget.error_rate is not None:
+        text = f"{budget.error_rate:.2%} of {text}"
+    if requests.cut_off:
+        text += f"; {fmt(requests.cut_off)} cut off at the end (not judged)"
+    return text
 
 
 def _cells(s: Summary) -> list[float | int | None]:
@@ -203,11 +250,12 @@ def _charts(report: LoadReport, slos: Mapping[SloName, float]) -> list[Markup]:
     curves, histogram = report.distributions, report.distributions.ttft_histogram
     series, points = report.series, report.points
     bands = _bands(report)
+    basis = _basis_words(report)
     scatter_note = "" if points.stride == 1 else f" (every {points.stride}th request)"
     rows = list(zip(points.t_s, points.ttft_ms, points.e2e_ms, points.ok, strict=True))
     return [
         _svg.histogram_chart(
-            "TTFT distribution",
+            f"TTFT {basis}, distribution ({MEASURED}, successful)",
             "TTFT (ms)",
             histogram.edges,
             histogram.counts,
@@ -216,7 +264,7 @@ def _charts(report: LoadReport, slos: Mapping[SloName, float]) -> list[Markup]:
             rules=_slo_rule(slos, "ttft_ms", vertical=True),
         ),
         _svg.percentile_chart(
-            "TTFT cumulative distribution",
+            f"TTFT {basis}, cumulative distribution",
             "TTFT (ms)",
             [_curve("TTFT", curves.ttft_ms, curves.fractions, BLUE)],
             rules=_slo_rule(slos, "ttft_ms", vertical=True),
@@ -228,7 +276,7 @@ def _charts(report: LoadReport, slos: Mapping[SloName, float]) -> list[Markup]:
             rules=_slo_rule(slos, "itl_ms", vertical=True),
         ),
         _svg.percentile_chart(
-            "E2E latency cumulative distribution",
+            f"E2E latency {basis}, cumulative distribution",
             "E2E (ms)",
             [_curve("E2E", curves.e2e_ms, curves.fractions, ORANGE)],
             rules=_slo_rule(slos, "e2e_ms", vertical=True),
@@ -276,7 +324,7 @@ def _charts(report: LoadReport, slos: Mapping[SloName, float]) -> list[Markup]:
             empty_message="no request was made",
         ),
         _svg.xy_chart(
-            f"TTFT per request over time{scatter_note}",
+            f"TTFT {basis} per request over time{scatter_note}",
             "send time (s since start)",
             "ms",
             [
@@ -291,7 +339,7 @@ def _charts(report: LoadReport, slos: Mapping[SloName, float]) -> list[Markup]:
             rules=_slo_rule(slos, "ttft_ms", vertical=False),
         ),
         _svg.xy_chart(
-            f"E2E latency per request over time{scatter_note}",
+            f"E2E latency {basis} per request over time{scatter_note}",
             "send time (s since start)",
             "ms",
             [

@@ -42,6 +42,7 @@ MetricName = Literal[
     "itl_per_token_ms",
     "e2e_ms",
     "decode_rate_tps",
+    "e2e_from_schedule_ms",
 ]
 """The per-request figures summarised in ``metrics`` (ms, but the decode rate in tokens/s)."""
 
@@ -53,6 +54,11 @@ Stat = Literal["mean", "min", "p50", "p90", "p95", "p99", "p999", "max"]
 
 SweepKind = Literal["rate", "users"]
 
+LatencyBasis = Literal["send", "intended_start"]
+"""What a run's verdicts measure latency from: ``intended_start`` (open loop: the moment the
+request was due, so the user's wait for a free slot counts) or ``send`` (closed loop, where
+the two are the same moment)."""
+
 
 class LoadStatus(str, Enum):
     """Where the run stood when the document was written (see the module docstring)."""
@@ -60,6 +66,9 @@ class LoadStatus(str, Enum):
     RUNNING = "running"
     COMPLETED = "completed"
     INTERRUPTED = "interrupted"
+    ABORTED = "aborted"
+    """Stopped by chatgauge before its planned end: the endpoint answered nothing but
+    failures for ``--abort-after`` seconds (``stop_reason`` says so)."""
 
 
 class Trust(str, Enum):
@@ -104,6 +113,7 @@ class Metrics(JsonRecord):
     itl_per_token_ms: Summary = Summary()
     e2e_ms: Summary = Summary()
     decode_rate_tps: Summary = Summary()
+    e2e_from_schedule_ms: Summary = Summary()
 
     def summary(self, name: MetricName) -> Summary:
         """One figure's summary by name (``"ttft_ms"``)."""
@@ -152,7 +162,13 @@ class TokenSources(JsonRecord):
 
 @dataclass(frozen=True)
 class RequestCounts(JsonRecord):
-    """Measured requests (scheduled inside the window) and those outside it."""
+    """Measured requests (scheduled inside the window) and those outside it.
+
+    ``total`` = ``completed`` + ``failed`` + ``cut_off``: ``cut_off`` counts the measured
+    requests still in flight when the run ended that had not yet run twice as long as the
+    longest completed one (a normal cut); one in flight longer than that, or in a run where
+    none completed, is a hang and counts as failed (error kind ``cut_off``).
+    """
 
     total: int = 0
     completed: int = 0
@@ -160,6 +176,7 @@ class RequestCounts(JsonRecord):
     outside_window: int = 0
     output_tokens: int = 0
     token_source: TokenSources = TokenSources()
+    cut_off: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,9 @@ class SloOutcome(JsonRecord):
     meaning: str
     attainment: float | None
     met: bool
+    judged_on: MetricName | None = None
+    """The per-request figure the bound was applied to (``ttft_from_schedule_ms`` for a
+    ``ttft_ms`` SLO of an open-loop run); null in documents that predate it."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +219,21 @@ class Goodput(JsonRecord):
     good_fraction: float | None = None
     requests_per_s: float | None = None
     met: bool | None = None
+
+
+@dataclass(frozen=True)
+class ErrorBudget(JsonRecord):
+    """The run's error budget: failed measured requests (hung cut-offs included) over the
+    requests that count (``total`` less the normal cut-offs); ``met`` is null when no
+    request counted, false above ``max_error_rate`` or when no measured request completed.
+    ``kinds`` names the error kinds, most frequent first."""
+
+    max_error_rate: float = 0.01
+    errors: int = 0
+    requests: int = 0
+    error_rate: float | None = None
+    met: bool | None = None
+    kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,7 +256,7 @@ class Series(JsonRecord):
 class Points(JsonRecord):
     """Per-request points in send order, one column each (every ``stride``-th request when
     there are many): send time in seconds from the origin, TTFT (null without a first
-    token), E2E and success."""
+    token), E2E and success; TTFT and E2E are measured from the run's ``latency_basis``."""
 
     stride: int = 1
     t_s: tuple[float, ...] = ()
@@ -243,7 +278,8 @@ class Histogram(JsonRecord):
 @dataclass(frozen=True)
 class Distributions(JsonRecord):
     """Curves for the plots, from the same raw values as the statistics: each latency's
-    quantile at every one of ``fractions`` (empty without values), and a TTFT histogram."""
+    quantile at every one of ``fractions`` (empty without values), and a TTFT histogram;
+    TTFT and E2E are measured from the run's ``latency_basis``."""
 
     fractions: tuple[float, ...] = ()
     ttft_ms: tuple[float, ...] = ()
@@ -323,11 +359,14 @@ class StepPlan(JsonRecord):
 
 @dataclass(frozen=True)
 class SweepPlan(JsonRecord):
-    """A sweep as asked: one step of ``step_s`` seconds per value."""
+    """A sweep as asked: one step of ``step_s`` seconds per value, each step's first
+    ``warmup_s`` left out of its figures, at least ``min_requests`` measured per step."""
 
     kind: SweepKind
     values: tuple[float, ...]
     step_s: float
+    warmup_s: float | None = None
+    min_requests: int = 0
 
 
 @dataclass(frozen=True)
@@ -360,13 +399,18 @@ class LoadConfig(JsonRecord):
     ramp_s: float | None = None
     step: StepPlan | None = None
     sweep: SweepPlan | None = None
+    max_error_rate: float = 0.01
+    abort_after_s: float | None = None
+    total_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
 class SweepStep(JsonRecord):
     """One step of a sweep, measured in its own window (after the warm-up).
 
-    ``complete`` is false for a step the run ended inside.
+    ``complete`` is false for a step the run ended inside; ``insufficient`` is true when the
+    step measured fewer requests than the sweep's ``min_requests``: its percentiles rest on
+    too few samples to be judged, so it can never be the best step.
     """
 
     value: float
@@ -376,16 +420,20 @@ class SweepStep(JsonRecord):
     requests: RequestCounts
     metrics: Metrics
     goodput: Goodput
+    insufficient: bool = False
 
 
 @dataclass(frozen=True)
 class Sweep(JsonRecord):
-    """A sweep's steps in order; ``best`` is the index of the highest complete step that
-    met every SLO (null when none did)."""
+    """A sweep's steps in order; ``best`` is the index of the highest complete, sufficient
+    step that met every SLO (null when none did); ``notes`` say what limits that answer
+    (the best step is the largest tested, so capacity may lie beyond the range; steps too
+    small to judge)."""
 
     kind: SweepKind
     steps: tuple[SweepStep, ...] = ()
     best: int | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def best_step(self) -> SweepStep | None:
@@ -447,6 +495,9 @@ class LoadReport(JsonRecord):
     capacity: Capacity | None = None
     server_metrics: ServerMetrics | None = None
     lengths: Lengths | None = None
+    latency_basis: LatencyBasis = "send"
+    error_budget: ErrorBudget = ErrorBudget()
+    stop_reason: str | None = None
 
     @property
     def slos_met(self) -> bool | None:
@@ -460,6 +511,43 @@ class LoadReport(JsonRecord):
             return self.sweep.best is not None
         return self.goodput.met is True
 
+    @property
+    def complete(self) -> bool:
+        """Whether the run ran its planned course (an incomplete run gives no verdict)."""
+        return self.status is LoadStatus.COMPLETED
+
+    def user_metric(self, name: Literal["ttft", "e2e"]) -> tuple[MetricName, Summary]:
+        """The user-perceived TTFT or E2E the verdicts use, with its metric name: from the
+        intended start in an open-loop run, from the send otherwise."""
+        key: MetricName
+        if self.latency_basis == "intended_start":
+            key = "ttft_from_schedule_ms" if name == "ttft" else "e2e_from_schedule_ms"
+        else:
+            key = "ttft_ms" if name == "ttft" else "e2e_ms"
+        return key, self.metrics.summary(key)
+
+    def failures(self) -> tuple[str, ...]:
+        """Why the run fails (exit code 3), one sentence each; empty when it does not."""
+        reasons = []
+        if self.status is LoadStatus.ABORTED:
+            reasons.append(self.stop_reason or "the endpoint failed every request")
+        budget = self.error_budget
+        if budget.met is False:
+            if budget.error_rate is None or not self.requests.completed:
+                reasons.append(
+                    f"no measured request completed ({budget.errors} failed: "
+                    f"{', '.join(budget.kinds) or 'none'})"
+                )
+            else:
+                reasons.append(
+                    f"error rate {budget.error_rate:.2%} above the budget of "
+                    f"{budget.max_error_rate:.2%} ({budget.errors} of {budget.requests}: "
+                    f"{', '.join(budget.kinds)})"
+                )
+        if self.slos_met is False:
+            reasons.append("SLOs missed")
+        return tuple(reasons)
+
 
 register_kind(KIND, SCHEMA_VERSION, LoadReport)
 
@@ -470,11 +558,13 @@ __all__ = [
     "SCHEMA_VERSION",
     "Clumping",
     "Distributions",
+    "ErrorBudget",
     "ErrorGroup",
     "GeneratorHealth",
     "Goodput",
     "HealthThresholds",
     "Histogram",
+    "LatencyBasis",
     "LengthFigures",
     "Lengths",
     "LoadConfig",
