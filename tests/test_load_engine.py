@@ -192,7 +192,11 @@ def test_warm_up_is_left_out_of_the_statistics(server: str, tmp_path: Path) -> N
     window = document.window
     during_warmup = [s for s in samples if s.t_sched_ns < window.start_ns]
     assert during_warmup
-    measured = document.requests.completed + document.requests.failed
+    # Every request scheduled in the window is counted: completed, failed or cut off.
+    measured = document.requests.total
+    assert measured == document.requests.completed + document.requests.failed + (
+        document.requests.cut_off
+    )
     assert measured == sum(window.start_ns <= s.t_sched_ns <= window.end_ns for s in samples)
     recomputed = compute_results(
         samples, window=(window.start_ns, window.end_ns), origin_ns=window.origin_ns

@@ -136,9 +136,15 @@ def unanswered(step: StepInput, slos: Mapping[str, float]) -> int:
     if step.intended is None or not latency:
         return 0
     start, end = step.window
-    sampled = {s.t_sched_ns for s in step.samples}
+    sampled = {s.t_sched_ns for s in step.samples if not _cut_off(s)}
     late_by = round(min(latency) * NS_PER_MS)
     return sum(1 for t in step.intended if start <= t <= end - late_by and t not in sampled)
+
+
+def _cut_off(sample: RequestSample) -> bool:
+    """Still in flight when the step's run ended: no answer yet, so judged like a request
+    that never got one (a miss once its latency bound had passed, else left out)."""
+    return sample.error_kind == "cut_off"
 
 
 def _p(values: list[float], q: float) -> float | None:
@@ -149,8 +155,9 @@ def judge_step(step: StepInput, slos: Mapping[str, float]) -> CapacityStep:
     """One step's figures and verdict (see the module docstring)."""
     start, end = step.window
     window_s = max(end - start, 0) / NS_PER_S
-    measured = [s for s in step.samples if start <= s.t_sched_ns <= end]
-    finished = [s for s in step.samples if start <= s.t_done_ns <= end]
+    answered = [s for s in step.samples if not _cut_off(s)]
+    measured = [s for s in answered if start <= s.t_sched_ns <= end]
+    finished = [s for s in answered if start <= s.t_done_ns <= end]
     missing = unanswered(step, slos)
     outcomes = []
     for name, bound in slos.items():
