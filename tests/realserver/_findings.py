@@ -68,6 +68,13 @@ _UNASKED_ALTERNATIVES = (
     "per token); every entry carried 20"
 )
 
+_H1_TOOLS = Finding(
+    "failed",
+    "tools is required by the contract (profile openai) but the endpoint accepts it but "
+    "ignores it (ignored)",
+    "profile openai requires tools; " + _TOOLS_IGNORED,
+)
+
 FINDINGS: dict[str, dict[str, Finding]] = {
     "llama-cpp-python": {
         "A1-random-valid-requests-accepted": Finding(
@@ -145,12 +152,47 @@ FINDINGS: dict[str, dict[str, Finding]] = {
         ),
         "G6-max-completion-tokens": Finding(
             "failed",
-            "(max_completion_tokens 3): no complete answer",
-            "max_completion_tokens 3 was ignored: the answer runs on until the context is "
-            "full, so it never completed within 15 s, while a limit of 16 took 0.6 s",
+            "cut-completion-tokens (max_completion_tokens 3): ",
+            "max_completion_tokens 3 was ignored: the answer runs on until the 256-token "
+            "context is full (240 completion tokens when it completes in time, else the "
+            "tiny request's deadline fails it: no complete answer after 15 s)",
+        ),
+        "H1-tools": _H1_TOOLS,
+        "H3-json-schema": Finding(
+            "failed",
+            "json_schema is required by the contract (profile openai) but the endpoint does "
+            "it wrong (broken): refused, but not cleanly: HTTP 500",
+            "response_format json_schema is refused with a 500 (pydantic: 'Input should be "
+            "'text' or 'json_object''), not a clean 4xx refusal: broken, as A1 says",
+        ),
+        "H5-n": Finding(
+            "failed",
+            "n is required by the contract (profile openai) but the endpoint accepts it but "
+            "ignores it (ignored): n=3 answered with one choice",
+            "n: 3 gets one choice, streamed and not (B2, G4)",
+        ),
+        "H7-stream-usage": Finding(
+            "failed",
+            "stream_usage is required by the contract (profile openai) but the endpoint "
+            "accepts it but ignores it (ignored)",
+            "stream_options.include_usage is accepted and no usage chunk comes (E6)",
+        ),
+        "H9-max-completion-tokens": Finding(
+            "failed",
+            "max_completion_tokens is required by the contract (profile openai) but the "
+            "endpoint accepts it but ignores it (ignored)",
+            "max_completion_tokens 3 is accepted and the answer runs to the context's end (G6)",
+        ),
+        "H10-developer-role": Finding(
+            "failed",
+            "developer_role is required by the contract (profile openai) but the endpoint does "
+            "it wrong (broken): refused, but not cleanly: HTTP 500",
+            "a developer message is refused with a 500 pydantic dump ('Input should be "
+            "'system''), not a clean 4xx (A1)",
         ),
     },
     "llama-server": {
+        "H1-tools": _H1_TOOLS,
         "A1-random-valid-requests-accepted": Finding(
             "failed", "logprobs is not supported with tools + stream", _LOGPROBS_TOOLS_STREAM
         ),
@@ -205,6 +247,21 @@ FINDINGS: dict[str, dict[str, Finding]] = {
         ),
     },
     "litellm": {
+        "H1-tools": _H1_TOOLS,
+        "H7-stream-usage": Finding(
+            "failed",
+            "stream_usage is required by the contract (profile openai) but the endpoint does "
+            "it wrong (broken): the usage chunk has choices",
+            "the usage chunk comes but carries a choice with an empty delta instead of "
+            "choices: [] (E6)",
+        ),
+        "H12-auth": Finding(
+            "failed",
+            "auth is required by the contract (profile openai) but the endpoint does it wrong "
+            "(broken): no-auth: HTTP 500 instead of 401",
+            "a request without a key gets a text/plain 500 (the proxy's error handler needs "
+            "prisma), not 401 (A4)",
+        ),
         "A1-random-valid-requests-accepted": Finding(
             "failed",
             "logprobs is not supported with tools",
