@@ -14,8 +14,11 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
+from chatgauge.loadtests._launch import locust_command
+from chatgauge.loadtests._settings import LoadSettings
 from chatgauge.results.load import LoadStatus
 from chatgauge.server import ServerConfig, background_server
 from tests.hostile_server import HostileServer, Timings
@@ -185,3 +188,26 @@ def test_an_interrupted_run_says_so_in_every_output(tmp_path: Path) -> None:
     page = (tmp_path / "out" / "load.html").read_text()
     assert "Run interrupted after" in page
     assert "All SLOs met" not in page
+
+
+def test_head_and_interim_limits_are_load_flags_that_reach_the_run(tmp_path: Path) -> None:
+    """``--max-header-bytes`` and ``--max-interim-responses`` bound load's answers too: a cap
+    below the reference endpoint's own head ends the run at its preflight, naming the cap;
+    the default caps let the same run through; both reach the locust child's command."""
+
+    with background_server(ServerConfig(port=0)) as url:
+        common = ("--base-url", url, "--model", "pro", "--users", "1", "--warmup", "0s")
+        capped = run_cli(*common, "--duration", "1s", "--max-header-bytes", "100", cwd=tmp_path)
+        passing = run_cli(*common, "--duration", "1s", "--max-interim-responses", "3", cwd=tmp_path)
+    assert capped.returncode == 2, capped.stdout + capped.stderr
+    assert "response head exceeded 100 bytes" in capped.stderr
+    assert "Traceback" not in capped.stderr
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    settings = LoadSettings(base_url=url, model="pro")
+
+    settings = replace(
+        settings, limits=replace(settings.limits, max_header_bytes=4096, max_interim_responses=3)
+    )
+    command = locust_command(settings, tmp_path)
+    assert command[command.index("--max-header-bytes") + 1] == "4096"
+    assert command[command.index("--max-interim-responses") + 1] == "3"

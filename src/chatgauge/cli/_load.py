@@ -312,6 +312,20 @@ def _add_failure_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="longest event-stream line accepted (default: 16MiB)",
     )
+    failing.add_argument(
+        "--max-interim-responses",
+        type=positive_int,
+        default=_LIMITS.max_interim_responses,
+        metavar="N",
+        help="most 1xx interim responses before the answer (default: %(default)s)",
+    )
+    failing.add_argument(
+        "--max-header-bytes",
+        type=byte_size,
+        default=_LIMITS.max_header_bytes,
+        metavar="SIZE",
+        help="largest response head accepted, e.g. 64KiB (default: 64KiB)",
+    )
 
 
 def _error_rate(text: str) -> float:
@@ -398,6 +412,8 @@ def settings_from_args(args: argparse.Namespace) -> LoadSettings:
             max_body_bytes=args.max_body_bytes,
             max_events=args.max_events,
             max_line_bytes=args.max_line_bytes,
+            max_interim_responses=args.max_interim_responses,
+            max_header_bytes=args.max_header_bytes,
         ),
         sweep_warmup_s=args.sweep_warmup,
         sweep_min_requests=args.sweep_min_requests,

@@ -294,6 +294,10 @@ def locust_command(settings: LoadSettings, directory: Path) -> list[str]:
         str(settings.limits.max_events),
         "--max-line-bytes",
         str(settings.limits.max_line_bytes),
+        "--max-interim-responses",
+        str(settings.limits.max_interim_responses),
+        "--max-header-bytes",
+        str(settings.limits.max_header_bytes),
         "--sweep-min-requests",
         str(settings.sweep_min_requests),
     ]

@@ -90,6 +90,13 @@ def add_verdict_arguments(group: Any) -> None:
     add("--max-body-bytes", default=str(_LIMITS.max_body_bytes), help="largest answer body")
     add("--max-events", type=int, default=_LIMITS.max_events, help="most SSE events a stream")
     add("--max-line-bytes", default=str(_LIMITS.max_line_bytes), help="longest SSE line")
+    add(
+        "--max-interim-responses",
+        type=int,
+        default=_LIMITS.max_interim_responses,
+        help="most 1xx interim responses before the answer",
+    )
+    add("--max-header-bytes", default=str(_LIMITS.max_header_bytes), help="largest response head")
     add("--sweep-warmup", default="", help="warm-up of each sweep step (default: 20%% of it)")
     add(
         "--sweep-min-requests",
@@ -135,6 +142,10 @@ class VerdictOptions:
                 max_body_bytes=byte_size(str(get(options, "max_body_bytes", "16MiB"))),
                 max_events=int(get(options, "max_events", _LIMITS.max_events)),
                 max_line_bytes=byte_size(str(get(options, "max_line_bytes", "16MiB"))),
+                max_interim_responses=int(
+                    get(options, "max_interim_responses", _LIMITS.max_interim_responses)
+                ),
+                max_header_bytes=byte_size(str(get(options, "max_header_bytes", "64KiB"))),
             )
         except (argparse.ArgumentTypeError, ValueError) as exc:
             raise ValueError(f"answer limits: {exc}") from None
