@@ -1,28 +1,33 @@
 """Results assembly: a run's samples, options and facts become the typed ``load.json``.
 
-Pure (no locust, no I/O): the engine calls :func:`assemble` once a second while the run
-goes on and once at its end. The measurement window starts ``--warmup`` after the run's
-start and ends when the planned time is over (``-t``, or every sweep step), when
-``--max-requests`` stopped the run, or now, whichever comes first. A sweep's steps are each
-measured in their own window: the step's time after the warm-up.
+No locust: the engine calls :func:`assemble` once a second while the run goes on (figures
+from the store's live histograms: constant work however long the run) and once at its end
+(exact figures from one pass over the raw-samples file). The measurement window starts
+``--warmup`` after the run's start and ends when the planned time is over (``-t``, or every
+sweep step), when ``--max-requests`` stopped the run, or now, whichever comes first. A
+sweep's steps are each measured in their own window: the step's time after the warm-up.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from chatgauge._version import __version__
-from chatgauge.loadtests._metrics import Measurement, compute_results
+from chatgauge.loadtests._metrics import Measurement
 from chatgauge.loadtests._options import RunOptions
-from chatgauge.loadtests._samples import RequestSample
 from chatgauge.loadtests._schedule import planned_duration
-from chatgauge.loadtests._store import SampleStore
+from chatgauge.loadtests._spill import SPILL_NAME, SpillWriter, dump_writer
+from chatgauge.loadtests._store import SampleStore, Windows
+from chatgauge.loadtests._tally import Tally
 from chatgauge.results.load import (
     LoadConfig,
     LoadReport,
     LoadStatus,
+    RawSamples,
     Sweep,
     SweepKind,
     SweepStep,
@@ -61,6 +66,51 @@ def measured_window(options: RunOptions, facts: RunFacts, now_ns: int) -> tuple[
     return start, max(start, end)
 
 
+def open_store(
+    options: RunOptions, *, t0_ns: int, run_time_s: float | None, dump: bool = True
+) -> SampleStore:
+    """The store of a run starting at ``t0_ns``: its raw samples go to ``DIR/samples.jsonl``
+    (a temporary file without ``--report-dir``), its live tallies cover the planned windows;
+    with ``dump`` (a process that sends requests) ``--dump-samples`` is written too."""
+    planned = planned_duration(options, run_time_s)
+    steps = tuple((start, end) for _, _, start, end in step_windows(options, t0_ns))
+    windows = Windows(
+        start_ns=t0_ns + round(options.warmup_s * _NS),
+        end_ns=None if planned is None else t0_ns + round(planned * _NS),
+        steps=steps,
+    )
+    secret = options.api_key
+    if options.report_dir:
+        spill = SpillWriter(Path(options.report_dir) / SPILL_NAME, secret)
+    else:
+        spill = SpillWriter.temporary(secret)
+    dumped = (
+        dump_writer(Path(options.dump_samples), secret) if dump and options.dump_samples else None
+    )
+    return SampleStore(
+        windows,
+        spill=spill,
+        dump=dumped,
+        slos=options.slo_map,
+        origin_ns=t0_ns,
+        temporary=not options.report_dir,
+    )
+
+
+def step_windows(options: RunOptions, t0_ns: int) -> list[tuple[float, int, int, int]]:
+    """``(value, begin, start, end)`` of every sweep step as planned (none without a sweep):
+    the step begins at ``begin``, is measured from ``start`` (after the warm-up) to ``end``."""
+    if options.sweep_kind is None:
+        return []
+    step_ns = round(options.sweep_step_s * _NS)
+    warmup_ns = round(options.warmup_s * _NS)
+    windows = []
+    for index, value in enumerate(options.sweep_values):
+        begin = t0_ns + index * step_ns
+        windows.append((value, begin, begin + warmup_ns, begin + step_ns))
+    return windows
+
+
 def assemble(
     store: SampleStore,
     options: RunOptions,
@@ -69,18 +119,30 @@ def assemble(
     status: LoadStatus,
     now_ns: int,
 ) -> LoadReport:
-    """The ``load.json`` document of the samples so far."""
+    """The ``load.json`` document of the samples so far: live figures while ``running``,
+    exact ones from the raw-samples file otherwise."""
     target_rate = options.rate if options.sweep_kind != "rate" else None
-    measurement = compute_results(
-        store.samples,
-        window=measured_window(options, facts, now_ns),
-        slos=options.slo_map,
-        health=store.health(target_rate=target_rate, users=facts.users, processes=facts.processes),
-        origin_ns=facts.t0_ns,
+    window = measured_window(options, facts, now_ns)
+    started = [w for w in step_windows(options, facts.t0_ns) if w[1] < now_ns]
+    reported = [(start, max(start, min(end, now_ns))) for _, _, start, end in started]
+    exact = status is not LoadStatus.RUNNING
+    if exact and not store.spill_readable:
+        print(
+            "chatgauge: the raw samples are incomplete: the figures are live ones", file=sys.stderr
+        )
+        exact = False
+    main: Tally
+    if exact:
+        main, steps = store.exact(window, reported)
+    else:
+        main, steps = store.live, store.steps[: len(started)]
+    health = store.health(
+        target_rate=target_rate, users=facts.users, processes=facts.processes, exact=exact
     )
+    measurement = main.measurement(window=window, origin_ns=facts.t0_ns, health=health)
     sweep = None
     if options.sweep_kind is not None:
-        sweep = sweep_of(store.samples, options, options.sweep_kind, facts.t0_ns, now_ns)
+        sweep = sweep_of(steps, started, reported, options.sweep_kind, facts.t0_ns)
     return report_of(
         measurement,
         config=options.config(
@@ -94,7 +156,15 @@ def assemble(
         elapsed_s=(now_ns - facts.t0_ns) / _NS,
         status=status,
         sweep=sweep,
+        raw_samples=raw_samples_of(store),
     )
+
+
+def raw_samples_of(store: SampleStore) -> RawSamples | None:
+    """Where the run's raw samples are kept (``None`` for a temporary file)."""
+    if store.spill is None or store.temporary:
+        return None
+    return RawSamples(path=store.spill.path.name, records=store.spill.records)
 
 
 def report_of(
@@ -106,6 +176,7 @@ def report_of(
     elapsed_s: float,
     status: LoadStatus,
     sweep: Sweep | None = None,
+    raw_samples: RawSamples | None = None,
 ) -> LoadReport:
     """The document of a measurement and the run's identity (the model is the config's)."""
     return LoadReport(
@@ -128,6 +199,7 @@ def report_of(
         distributions=measurement.distributions,
         definitions=measurement.definitions,
         sweep=sweep,
+        raw_samples=raw_samples,
     )
 
 
@@ -154,25 +226,18 @@ def best_step(steps: Sequence[SweepStep]) -> int | None:
 
 
 def sweep_of(
-    samples: Sequence[RequestSample],
-    options: RunOptions,
+    tallies: Sequence[Tally],
+    started: Sequence[tuple[float, int, int, int]],
+    reported: Sequence[tuple[int, int]],
     kind: SweepKind,
     t0_ns: int,
-    now_ns: int,
 ) -> Sweep:
-    """The steps of a sweep begun at ``t0_ns`` that have started by ``now_ns``."""
+    """The steps of a sweep that have started: each one's tally, measured over its window
+    as of now (``reported``); complete once its planned end has passed."""
     steps = []
-    step_ns = round(options.sweep_step_s * _NS)
-    for index, value in enumerate(options.sweep_values):
-        begin = t0_ns + index * step_ns
-        if begin >= now_ns:
-            break
-        start = begin + round(options.warmup_s * _NS)
-        end = min(begin + step_ns, now_ns)
-        measurement = compute_results(
-            samples, window=(start, max(start, end)), slos=options.slo_map, origin_ns=t0_ns
-        )
-        steps.append(sweep_step(value, measurement, complete=end == begin + step_ns))
+    for tally, (value, _, _, end), window in zip(tallies, started, reported, strict=True):
+        measurement = tally.measurement(window=window, origin_ns=t0_ns)
+        steps.append(sweep_step(value, measurement, complete=window[1] == end))
     return Sweep(kind=kind, steps=tuple(steps), best=best_step(steps))
 
 
@@ -181,7 +246,10 @@ __all__ = [
     "assemble",
     "best_step",
     "measured_window",
+    "open_store",
+    "raw_samples_of",
     "report_of",
+    "step_windows",
     "sweep_of",
     "sweep_step",
 ]

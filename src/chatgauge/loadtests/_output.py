@@ -1,4 +1,4 @@
-"""The files a run leaves: ``load.json``, ``load.html`` and, when asked, the raw samples.
+"""The files a run leaves: ``load.json`` and ``load.html`` (the raw samples: ``_spill``).
 
 Every file is written atomically by the results layer, so a reader (or a run interrupted
 while writing) never sees half a file, and ``load.json`` passes through its last line of
@@ -8,15 +8,11 @@ A file that cannot be written costs one line on stderr, never the run.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from chatgauge._secret import Secret
-from chatgauge.loadtests._samples import RequestSample
-from chatgauge.results import safe_tree, write_atomic, write_document
+from chatgauge.results import write_atomic, write_document
 from chatgauge.results.load import HTML_NAME, JSON_NAME, LoadReport
 
 
@@ -35,19 +31,4 @@ def write_report(directory: Path, report: LoadReport, secret: Secret | None, *, 
         print(f"chatgauge: cannot write reports to {directory}: {exc}", file=sys.stderr)
 
 
-def write_samples(folder: Path, samples: Sequence[RequestSample], secret: Secret | None) -> Path:
-    """Write ``FOLDER/samples-<pid>.jsonl``: one :meth:`RequestSample.to_json` per line."""
-    path = folder / f"samples-{os.getpid()}.jsonl"
-    lines = "".join(
-        json.dumps(safe_tree(sample.to_json(), secret), ensure_ascii=False) + "\n"
-        for sample in samples
-    )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, lines.encode("utf-8"))
-    except OSError as exc:
-        print(f"chatgauge: cannot write samples to {path}: {exc}", file=sys.stderr)
-    return path
-
-
-__all__ = ["write_report", "write_samples"]
+__all__ = ["write_report"]

@@ -392,6 +392,20 @@ class Sweep(JsonRecord):
 
 
 @dataclass(frozen=True)
+class RawSamples(JsonRecord):
+    """The run's raw-samples file (JSON Lines, one record per request: docs/raw-samples.md).
+
+    ``path`` is relative to the folder of this document (``samples.jsonl`` beside it);
+    ``records`` is how many requests it held when this document was written: every
+    request the run finished, inside the measurement window or not.
+    """
+
+    path: str
+    records: int = 0
+    format: Literal["jsonl"] = "jsonl"
+
+
+@dataclass(frozen=True)
 class LoadReport(JsonRecord):
     """A load run against one endpoint: the document ``load.json`` holds."""
 
@@ -416,6 +430,7 @@ class LoadReport(JsonRecord):
     sweep: Sweep | None = None
     kind: Literal["load"] = KIND
     schema_version: int = SCHEMA_VERSION
+    raw_samples: RawSamples | None = None
 
     @property
     def slos_met(self) -> bool | None:
@@ -448,6 +463,7 @@ __all__ = [
     "MetricName",
     "Metrics",
     "Points",
+    "RawSamples",
     "RequestCounts",
     "Series",
     "SloBound",

@@ -1,0 +1,214 @@
+"""The per-second series and the per-request points of ``load.json``, built as samples arrive.
+
+Both take one request at a time and keep nothing per request but what the output needs:
+
+- :class:`SeriesTally` keeps one row of counters per second (started, completed, errors,
+  output and streamed tokens, in-flight time) and one collection of TTFT and E2E values per
+  second for the medians. Exact collections (the final document) keep every value; sketches
+  (live documents) keep 1 % bins, and a second more than :data:`OPEN_SECONDS` behind the
+  newest one is closed to its medians, so memory follows the run's length in seconds only.
+- :class:`ExactPoints` keeps four numbers per request (send stamp, TTFT, E2E, ok) in C
+  arrays and draws every ``stride``-th request in send order at the end, exactly as
+  ``definitions["points"]`` says; :class:`LivePoints` keeps at most :data:`MAX_POINTS`, the
+  stride doubling whenever they would overflow (arrival order, then sorted by send).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable
+from typing import Final
+
+import numpy as np
+
+from chatgauge.loadtests._definitions import MAX_POINTS
+from chatgauge.loadtests._requests import NS_PER_S, RequestFigures
+from chatgauge.loadtests._stats import Values
+from chatgauge.results.load import Points, Series
+
+OPEN_SECONDS: Final = 120
+"""Live series: seconds this far behind the newest one get no more values (a late value is
+left out of the live medians only; the final document is exact)."""
+
+_STARTED, _COMPLETED, _ERRORS, _OUTPUT, _STREAMED, _BUSY = range(6)
+
+
+class SeriesTally:
+    """Per-second figures since ``origin`` (see ``definitions["series"]``)."""
+
+    def __init__(self, origin: int, values: Callable[[], Values], *, live: bool) -> None:
+        self.origin = origin
+        self._values = values
+        self._live = live
+        self._rows: dict[int, list[int]] = {}
+        self._ttft: dict[int, Values] = {}
+        self._e2e: dict[int, Values] = {}
+        self._closed: dict[int, tuple[float | None, float | None]] = {}
+        self._first: int | None = None
+        self._last: int | None = None
+        self._closed_below = -(2**62)
+
+    def _second(self, stamp: int) -> int:
+        return (stamp - self.origin) // NS_PER_S
+
+    def _row(self, second: int) -> list[int]:
+        row = self._rows.get(second)
+        if row is None:
+            row = self._rows[second] = [0] * 6
+        return row
+
+    def _median_of(self, table: dict[int, Values], second: int, value: float) -> None:
+        if second < self._closed_below:
+            return
+        values = table.get(second)
+        if values is None:
+            values = table[second] = self._values()
+        values.add(value)
+
+    def add(self, request: RequestFigures) -> None:
+        """Count one request in the seconds its stamps fall in."""
+        sample = request.sample
+        tokens = sample.token_event_ns
+        earliest = min(sample.t_sched_ns, sample.t_send_ns, sample.t_done_ns, *tokens[:1])
+        latest = max(sample.t_sched_ns, sample.t_send_ns, sample.t_done_ns, *tokens[-1:])
+        first, last = self._second(earliest), self._second(latest)
+        self._first = first if self._first is None else min(self._first, first)
+        self._last = last if self._last is None else max(self._last, last)
+        self._row(self._second(sample.t_send_ns))[_STARTED] += 1
+        done = self._second(sample.t_done_ns)
+        row = self._row(done)
+        if sample.ok:
+            row[_COMPLETED] += 1
+            row[_OUTPUT] += sample.output_tokens
+            self._median_of(self._e2e, done, request.e2e)
+            if request.ttft is not None and sample.t_first_token_ns is not None:
+                self._median_of(self._ttft, self._second(sample.t_first_token_ns), request.ttft)
+        else:
+            row[_ERRORS] += 1
+        for stamp, k in zip(tokens, request.tokens_per_event, strict=True):
+            self._row(self._second(stamp))[_STREAMED] += k
+        self._spread_busy(sample.t_send_ns - self.origin, sample.t_done_ns - self.origin)
+        if self._live and self._last - OPEN_SECONDS > self._closed_below:
+            self._close_before(self._last - OPEN_SECONDS)
+
+    def _spread_busy(self, begin: int, finish: int) -> None:
+        """Add the in-flight interval ``[begin, finish)`` (ns from the origin) to each second."""
+        second = begin // NS_PER_S
+        while begin < finish:
+            boundary = (second + 1) * NS_PER_S
+            self._row(second)[_BUSY] += min(finish, boundary) - begin
+            begin = boundary
+            second += 1
+
+    def _close_before(self, second: int) -> None:
+        for old in sorted({s for s in (*self._ttft, *self._e2e) if s < second}):
+            self._closed[old] = self._medians(old)
+            self._ttft.pop(old, None)
+            self._e2e.pop(old, None)
+        self._closed_below = second
+
+    def _medians(self, second: int) -> tuple[float | None, float | None]:
+        if second in self._closed:
+            return self._closed[second]
+        ttft, e2e = self._ttft.get(second), self._e2e.get(second)
+        return (
+            ttft.quantile(0.5) if ttft is not None else None,
+            e2e.quantile(0.5) if e2e is not None else None,
+        )
+
+    def series(self) -> Series:
+        """The series so far."""
+        if self._first is None or self._last is None:
+            return Series()
+        seconds = range(self._first, self._last + 1)
+        empty = [0] * 6
+        rows = [self._rows.get(s, empty) for s in seconds]
+        medians = [self._medians(s) for s in seconds]
+        return Series(
+            t=tuple(seconds),
+            requests_started=tuple(r[_STARTED] for r in rows),
+            requests_completed=tuple(r[_COMPLETED] for r in rows),
+            errors=tuple(r[_ERRORS] for r in rows),
+            output_tokens=tuple(r[_OUTPUT] for r in rows),
+            streamed_tokens=tuple(r[_STREAMED] for r in rows),
+            active_requests=tuple(r[_BUSY] / NS_PER_S for r in rows),
+            ttft_p50_ms=tuple(m[0] for m in medians),
+            e2e_p50_ms=tuple(m[1] for m in medians),
+        )
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _or_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+class ExactPoints:
+    """Every request's point, four numbers each; every ``stride``-th in send order."""
+
+    def __init__(self, origin: int) -> None:
+        self.origin = origin
+        self._send = array("q")
+        self._ttft = array("d")
+        self._e2e = array("d")
+        self._ok = array("b")
+
+    def add(self, request: RequestFigures) -> None:
+        """Keep one request's point."""
+        self._send.append(request.sample.t_send_ns)
+        self._ttft.append(_or_nan(request.ttft))
+        self._e2e.append(request.e2e)
+        self._ok.append(request.sample.ok)
+
+    def points(self) -> Points:
+        """Every request (every ``stride``-th beyond :data:`MAX_POINTS`) in send order."""
+        count = len(self._send)
+        if not count:
+            return Points(stride=1)
+        stride = max(1, math.ceil(count / MAX_POINTS))
+        order = np.argsort(np.frombuffer(self._send, dtype=np.int64), kind="stable")[::stride]
+        return Points(
+            stride=stride,
+            t_s=tuple((self._send[i] - self.origin) / NS_PER_S for i in order),
+            ttft_ms=tuple(_or_none(self._ttft[i]) for i in order),
+            e2e_ms=tuple(self._e2e[i] for i in order),
+            ok=tuple(bool(self._ok[i]) for i in order),
+        )
+
+
+class LivePoints:
+    """At most :data:`MAX_POINTS` points, every ``stride``-th request in arrival order."""
+
+    def __init__(self, origin: int) -> None:
+        self.origin = origin
+        self.stride = 1
+        self._seen = 0
+        self._kept: list[tuple[int, float | None, float, bool]] = []
+
+    def add(self, request: RequestFigures) -> None:
+        """Keep the point when it is a ``stride``-th one."""
+        self._seen += 1
+        if (self._seen - 1) % self.stride:
+            return
+        sample = request.sample
+        self._kept.append((sample.t_send_ns, request.ttft, request.e2e, sample.ok))
+        if len(self._kept) > MAX_POINTS:
+            self._kept = self._kept[::2]
+            self.stride *= 2
+
+    def points(self) -> Points:
+        """The kept points in send order."""
+        kept = sorted(self._kept, key=lambda point: point[0])
+        return Points(
+            stride=self.stride,
+            t_s=tuple((p[0] - self.origin) / NS_PER_S for p in kept),
+            ttft_ms=tuple(p[1] for p in kept),
+            e2e_ms=tuple(p[2] for p in kept),
+            ok=tuple(p[3] for p in kept),
+        )
+
+
+__all__ = ["OPEN_SECONDS", "ExactPoints", "LivePoints", "SeriesTally"]
