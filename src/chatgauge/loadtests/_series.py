@@ -86,8 +86,14 @@ class SeriesTally:
                 self._median_of(self._ttft, self._second(sample.t_first_token_ns), request.ttft)
         else:
             row[_ERRORS] += 1
-        for stamp, k in zip(tokens, request.tokens_per_event, strict=True):
-            self._row(self._second(stamp))[_STREAMED] += k
+        if tokens:
+            counts = request.tokens_per_event
+            second = self._second(tokens[0])
+            if second == self._second(tokens[-1]):  # the usual case: one sum, not a loop
+                self._row(second)[_STREAMED] += sum(counts)
+            else:
+                for stamp, k in zip(tokens, counts, strict=True):
+                    self._row(self._second(stamp))[_STREAMED] += k
         self._spread_busy(sample.t_send_ns - self.origin, sample.t_done_ns - self.origin)
         if self._live and self._last - OPEN_SECONDS > self._closed_below:
             self._close_before(self._last - OPEN_SECONDS)

@@ -90,6 +90,9 @@ class Values(Protocol):
     def add(self, value: float) -> None:
         """Add one value."""
 
+    def add_many(self, values: Sequence[float]) -> None:
+        """Add several values."""
+
     def summary(self) -> Summary:
         """Count, mean, min, p50..p99.9, max."""
 
@@ -125,6 +128,11 @@ class ExactValues:
         """Add one value."""
         self._sorted = None  # releases numpy's view first: a viewed array cannot grow
         self._values.append(value)
+
+    def add_many(self, values: Sequence[float]) -> None:
+        """Add several values."""
+        self._sorted = None
+        self._values.extend(values)
 
     def copy(self) -> ExactValues:
         """An independent collection of the same values."""

@@ -249,12 +249,9 @@ class Tally:
             # and one collection serves both; from here on they are kept apart.
             self._per_token_apart = True
             values["itl_per_token_ms"] = itl.copy()
-        for gap in request.gaps:
-            itl.add(gap)
+        itl.add_many(request.gaps)
         if self._per_token_apart:
-            per_token = values["itl_per_token_ms"]
-            for gap in request.gaps_per_token:
-                per_token.add(gap)
+            values["itl_per_token_ms"].add_many(request.gaps_per_token)
 
     def _add_finished(self, request: RequestFigures) -> None:
         sample = request.sample
