@@ -9,8 +9,8 @@ Both take one request at a time and keep nothing per request but what the output
   newest one is closed to its medians, so memory follows the run's length in seconds only.
 - :class:`ExactPoints` keeps four numbers per request (send stamp, TTFT, E2E, ok) in C
   arrays and draws every ``stride``-th request in send order at the end, exactly as
-  ``definitions["points"]`` says; :class:`LivePoints` keeps at most :data:`MAX_POINTS`, the
-  stride doubling whenever they would overflow (arrival order, then sorted by send).
+  ``definitions["points"]`` says; :class:`LivePoints` keeps at most :data:`MAX_LIVE_POINTS`,
+  the stride doubling whenever they would overflow (arrival order, then sorted by send).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from chatgauge.loadtests._definitions import MAX_POINTS
 from chatgauge.loadtests._requests import NS_PER_S, RequestFigures
 from chatgauge.loadtests._stats import Values
 from chatgauge.results.load import Points, Series
+
+MAX_LIVE_POINTS: Final = 1000
+"""Points of a live document (the final one has up to :data:`MAX_POINTS`): the page is drawn
+from the final document, and a smaller live one is cheaper to write every second."""
 
 OPEN_SECONDS: Final = 120
 """Live series: seconds this far behind the newest one get no more values (a late value is
@@ -186,7 +190,7 @@ class ExactPoints:
 
 
 class LivePoints:
-    """At most :data:`MAX_POINTS` points, every ``stride``-th request in arrival order."""
+    """At most :data:`MAX_LIVE_POINTS` points, every ``stride``-th request in arrival order."""
 
     def __init__(self, origin: int) -> None:
         self.origin = origin
@@ -201,7 +205,7 @@ class LivePoints:
             return
         sample = request.sample
         self._kept.append((sample.t_send_ns, request.ttft, request.e2e, sample.ok))
-        if len(self._kept) > MAX_POINTS:
+        if len(self._kept) > MAX_LIVE_POINTS:
             self._kept = self._kept[::2]
             self.stride *= 2
 
@@ -217,4 +221,4 @@ class LivePoints:
         )
 
 
-__all__ = ["OPEN_SECONDS", "ExactPoints", "LivePoints", "SeriesTally"]
+__all__ = ["MAX_LIVE_POINTS", "OPEN_SECONDS", "ExactPoints", "LivePoints", "SeriesTally"]
