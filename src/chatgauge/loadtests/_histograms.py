@@ -185,7 +185,7 @@ class Sketch:
         )
 
     def histogram(self, bins: int) -> Histogram:
-        """Equal-width bins as :func:`chatgauge.loadtests._curves.histogram` draws them,
+        """Equal-width bins as :meth:`chatgauge.loadtests._stats.ExactValues.histogram` draws,
         each sketch bin counted at its representative value."""
         if not self.count:
             return Histogram()

@@ -103,7 +103,7 @@ class Values(Protocol):
         """One quantile (``None`` with no value)."""
 
     def histogram(self, bins: int) -> Histogram:
-        """Equal-width bins (see :func:`chatgauge.loadtests._curves.histogram`)."""
+        """Equal-width bins from the minimum; a far tail beyond p99 counts as overflow."""
 
     def copy(self) -> Values:
         """An independent collection of the same values."""
