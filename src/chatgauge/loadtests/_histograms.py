@@ -24,6 +24,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
@@ -70,8 +71,8 @@ class Sketch:
         self._multiplier: float = mapping._multiplier
         self._offset: float = mapping._offset
         self._tiny: float = mapping.min_possible
-        self._positive: dict[int, int] = {}
-        self._negative: dict[int, int] = {}
+        self._positive: Counter[int] = Counter()
+        self._negative: Counter[int] = Counter()
         self._zero = 0
         self._ranked: tuple[list[tuple[int, int]], list[int]] | None = None
         self.count = 0
@@ -105,10 +106,22 @@ class Sketch:
             self.max = value
 
     def add_many(self, values: Sequence[float]) -> None:
-        """Count several values (a request's inter-token gaps)."""
-        add = self.add
-        for value in values:
-            add(value)
+        """Count several values (a request's inter-token gaps): the keys in one list, counted
+        by :class:`collections.Counter` in C; the same bins as :meth:`add` one by one."""
+        if not values:
+            return
+        low = min(values)
+        if low <= self._tiny:
+            for value in values:
+                self.add(value)
+            return
+        multiplier, offset, log, ceil = self._multiplier, self._offset, math.log, math.ceil
+        self._positive.update([int(ceil(log(v, 2) * multiplier) + offset) for v in values])
+        self._ranked = None
+        self.count += len(values)
+        self.total += sum(values)
+        self.min = min(self.min, low)
+        self.max = max(self.max, max(values))
 
     def merge(self, other: Sketch) -> None:
         """Add every value ``other`` has seen (same accuracy only)."""
