@@ -24,7 +24,7 @@ import pytest
 from chatgauge.loadtests._histograms import RELATIVE_ACCURACY, CountedInts, Sketch
 from chatgauge.loadtests._metrics import compute_results
 from chatgauge.loadtests._samples import RequestSample
-from chatgauge.loadtests._spill import SPILL_NAME, SpillWriter, read_spill
+from chatgauge.loadtests._spill import SPILL_NAME, SpillWriter, read_raw_samples
 from chatgauge.loadtests._stats import ExactValues, quantile, summarize
 from chatgauge.loadtests._store import SampleStore, Windows
 from chatgauge.results.load import LoadReport, LoadStatus
@@ -157,7 +157,7 @@ def test_the_file_round_trips_every_sample_and_carries_gaps(tmp_path: Path) -> N
         writer.write(sample)
     writer.close()
     assert writer.records == 500
-    assert list(read_spill(tmp_path / SPILL_NAME)) == samples
+    assert list(read_raw_samples(tmp_path / SPILL_NAME)) == samples
     first = json.loads((tmp_path / SPILL_NAME).read_text().splitlines()[0])
     stamps = first["token_event_ns"]
     assert first["itl_ns"] == [b - a for a, b in itertools.pairwise(stamps)]
@@ -220,7 +220,7 @@ def test_the_store_keeps_no_sample_in_memory(tmp_path: Path) -> None:
 
 
 def _records(path: Path) -> list[RequestSample]:
-    return list(read_spill(path))
+    return list(read_raw_samples(path))
 
 
 def _assert_exact_from_file(document: LoadReport, folder: Path) -> list[RequestSample]:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from chatgauge.loadtests._session import LoadSession
     from chatgauge.loadtests._settings import LoadSettings, LoadSettingsError
     from chatgauge.loadtests._shapes import OptionsShape
+    from chatgauge.loadtests._spill import read_raw_samples
     from chatgauge.loadtests._users import ChatUser, RequestFailure, StreamingChatUser
     from chatgauge.results.load import LoadReport
 
@@ -51,6 +52,7 @@ _PLAIN: Final = {
     "LoadSettings": "chatgauge.loadtests._settings",
     "LoadSettingsError": "chatgauge.loadtests._settings",
     "RequestSample": "chatgauge.loadtests._samples",
+    "read_raw_samples": "chatgauge.loadtests._spill",
     "run_load": "chatgauge.loadtests._launch",
 }
 """Names that never import locust."""
@@ -96,5 +98,6 @@ __all__ = [
     "StreamingChatUser",
     "attach",
     "load_session",
+    "read_raw_samples",
     "run_load",
 ]

@@ -13,7 +13,7 @@ Every record is written when its request is recorded (by the process that comput
 results: a local run, or the master, which writes its workers' records on its own clock),
 flushed once a second by the reporter and at the end, so an interrupted run keeps every
 request it finished. The final ``load.json`` is computed from this file
-(:func:`read_spill`), one record at a time, so memory does not follow the run's length.
+(:func:`read_raw_samples`), one record at a time, so memory does not follow the run's length.
 Endpoint text (``error``, ``response_id``) is stored masked like everything chatgauge writes.
 """
 
@@ -129,7 +129,7 @@ class SpillWriter:
         self.path.unlink(missing_ok=True)
 
 
-def read_spill(path: Path) -> Iterator[RequestSample]:
+def read_raw_samples(path: Path) -> Iterator[RequestSample]:
     """Every sample of a raw-samples file, in the order written. A line that is not a
     whole record (a run killed while writing it) is skipped with one line on stderr."""
     with path.open(encoding="utf-8") as lines:
@@ -146,4 +146,11 @@ def dump_writer(folder: Path, secret: Secret | None = None) -> SpillWriter:
     return SpillWriter(folder / f"samples-{os.getpid()}.jsonl", secret, plain=True)
 
 
-__all__ = ["SPILL_NAME", "SpillWriter", "dump_writer", "read_spill", "sample_of", "spill_record"]
+__all__ = [
+    "SPILL_NAME",
+    "SpillWriter",
+    "dump_writer",
+    "read_raw_samples",
+    "sample_of",
+    "spill_record",
+]

@@ -20,7 +20,7 @@ from chatgauge.loadtests._health import HealthInputs
 from chatgauge.loadtests._histograms import Sketch
 from chatgauge.loadtests._metrics import tally_all
 from chatgauge.loadtests._samples import RequestSample
-from chatgauge.loadtests._spill import SpillWriter, read_spill
+from chatgauge.loadtests._spill import SpillWriter, read_raw_samples
 from chatgauge.loadtests._stats import ExactValues
 from chatgauge.loadtests._tally import Tally
 
@@ -108,7 +108,7 @@ class SampleStore:
 
         def tee() -> Iterable[RequestSample]:
             assert self.spill is not None
-            for sample in read_spill(self.spill.path):
+            for sample in read_raw_samples(self.spill.path):
                 for step in step_tallies:
                     step.add(sample)
                 yield sample
