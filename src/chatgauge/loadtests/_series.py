@@ -31,7 +31,7 @@ MAX_LIVE_POINTS: Final = 1000
 """Points of a live document (the final one has up to :data:`MAX_POINTS`): the page is drawn
 from the final document, and a smaller live one is cheaper to write every second."""
 
-OPEN_SECONDS: Final = 120
+OPEN_SECONDS: Final = 60
 """Live series: seconds this far behind the newest one get no more values (a late value is
 left out of the live medians only; the final document is exact)."""
 
