@@ -24,9 +24,11 @@ import pytest
 from chatgauge.loadtests._histograms import RELATIVE_ACCURACY, CountedInts, Sketch
 from chatgauge.loadtests._metrics import compute_results
 from chatgauge.loadtests._samples import RequestSample
+from chatgauge.loadtests._series import MAX_LIVE_POINTS, OPEN_SECONDS
 from chatgauge.loadtests._spill import SPILL_NAME, SpillWriter, read_raw_samples
 from chatgauge.loadtests._stats import ExactValues, quantile, summarize
 from chatgauge.loadtests._store import SampleStore, Windows
+from chatgauge.loadtests._tally import Tally
 from chatgauge.results.load import LoadReport, LoadStatus
 from chatgauge.server import ServerConfig, background_server
 from tests.load_support import (
@@ -146,6 +148,54 @@ def test_counted_ints_index_like_the_sorted_list() -> None:
         counted[1000]
 
 
+def test_live_series_and_points_stay_bounded_and_agree_with_the_exact_ones() -> None:
+    rng = random.Random(8)
+    # 1,500 requests, one every 0.2 s: 300 seconds of series, more than OPEN_SECONDS.
+    samples = [_sample(rng, i, tokens=4) for i in range(1500)]
+    samples = [
+        RequestSample(
+            **{
+                **s.to_json(),
+                **{k: getattr(s, k) + i * 198 * MS for k in ("t_sched_ns", "t_send_ns")},
+                "t_headers_ns": None,
+                "t_first_event_ns": None,
+                "t_done_ns": s.t_done_ns + i * 198 * MS,
+                "token_event_ns": tuple(t + i * 198 * MS for t in s.token_event_ns),
+                "token_event_counts": s.token_event_counts,
+            }
+        )
+        for i, s in enumerate(samples)
+    ]
+    window = (0, 400 * 10**9)
+    live = Tally(window, exact=False)
+    exact = Tally(window)
+    for sample in samples:
+        live.add(sample)
+        exact.add(sample)
+        assert live.series is not None
+        assert len(live.series._ttft) <= OPEN_SECONDS + 2  # open seconds only
+    got, want = live.measurement().series, exact.measurement().series
+    assert got.t == want.t
+    assert got.requests_completed == want.requests_completed
+    assert got.streamed_tokens == want.streamed_tokens
+    assert got.e2e_p50_ms.count(None) == want.e2e_p50_ms.count(None)
+    by_second: dict[int, list[float]] = {}
+    for sample in samples:
+        if sample.ok:
+            e2e = (sample.t_done_ns - sample.t_send_ns) / MS
+            by_second.setdefault(sample.t_done_ns // 10**9, []).append(e2e)
+    for second, ours in zip(got.t, got.e2e_p50_ms, strict=True):
+        if ours is None:
+            continue
+        values = by_second[second]  # the value of rank floor((n - 1) / 2), within 1 %
+        assert np.quantile(values, 0.5, method="lower") * 0.99 <= ours
+        assert ours <= np.quantile(values, 0.5, method="lower") * 1.01
+    points = live.measurement().points
+    assert len(points.t_s) <= MAX_LIVE_POINTS
+    assert points.stride == 2  # 1,500 requests: every second one kept
+    assert list(points.t_s) == sorted(points.t_s)
+
+
 # -- the raw-samples file --------------------------------------------------------------------
 
 
@@ -198,7 +248,7 @@ def test_exact_figures_from_the_file_equal_numpys_on_the_same_samples(tmp_path: 
 def test_the_store_keeps_no_sample_in_memory(tmp_path: Path) -> None:
     rng = random.Random(9)
     store = SampleStore(Windows(start_ns=0, end_ns=None), spill=SpillWriter(tmp_path / SPILL_NAME))
-    batches = [[_sample(rng, i) for i in range(n, n + 2000)] for n in range(0, 24_000, 2000)]
+    batches = [[_sample(rng, i) for i in range(n, n + 1000)] for n in range(0, 6_000, 1000)]
     tracemalloc.start()
     try:
         store.add(batches[0])
@@ -209,11 +259,11 @@ def test_the_store_keeps_no_sample_in_memory(tmp_path: Path) -> None:
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    # 20,000 requests of 16 tokens each: a kept sample alone is over 1 KB. What may grow is
-    # per second of samples (4 s of them per 2,000) and the histograms' bins, not per request.
-    assert grown / 20_000 < 100, f"{grown / 20_000:.0f} bytes per request"
+    # 4,000 requests of 16 tokens each: a kept sample alone is over 1 KB. What may grow is
+    # per second of samples (2 s of them per 1,000) and the histograms' bins, not per request.
+    assert grown / 4_000 < 100, f"{grown / 4_000:.0f} bytes per request"
     assert store.spill is not None
-    assert store.spill.records == 24_000
+    assert store.spill.records == 6_000
 
 
 # -- the engine --------------------------------------------------------------------------
