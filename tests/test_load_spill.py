@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chatgauge.loadtests import LoadSettings, run_load
 from chatgauge.loadtests._histograms import RELATIVE_ACCURACY, CountedInts, Sketch
 from chatgauge.loadtests._metrics import compute_results
 from chatgauge.loadtests._samples import RequestSample
@@ -368,3 +369,23 @@ def test_an_interrupted_run_leaves_the_file_and_load_json(server: str, tmp_path:
     assert document.status is LoadStatus.INTERRUPTED
     assert document.requests.completed > 0
     _assert_exact_from_file(document, tmp_path / "out")
+
+
+def test_without_a_report_dir_no_samples_file_is_left_behind(server: str, tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = child_env(TMPDIR=str(temporary))
+    result = subprocess.run(
+        locust_command(server, "-u", "2", "-t", "2s", "--warmup", "0s"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not list(temporary.iterdir())  # the temporary raw-samples file was removed
+    report = run_load(LoadSettings(base_url=server, model="pro", users=2, duration_s=1, warmup_s=0))
+    assert report.requests.completed > 0
+    assert report.raw_samples is None  # its folder was temporary: no file to name
