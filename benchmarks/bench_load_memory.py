@@ -129,7 +129,12 @@ def bias_rounds(rounds: int, timing: Timing) -> list[dict[str, Any]]:
             row: dict[str, Any] = {"round": index, "streams": streams}
             for name in ("chatgauge", "asyncio-ref"):
                 result = run_once(GENERATORS[name], streams, timing, clock)
-                row[name] = {**result.ttft_bias_ms, "requests": result.requests}
+                row[name] = {
+                    **result.ttft_bias_ms,
+                    "requests": result.requests,
+                    "generator_cpu_percent": result.generator_cpu_percent,
+                    "core_busy_percent": result.core_busy_percent,
+                }
                 row[f"{name}_notes"] = result.notes
             ours, theirs = row["chatgauge"].get("p99"), row["asyncio-ref"].get("p99")
             row["p99_ratio"] = round(ours / theirs, 2) if ours is not None and theirs else None
@@ -190,7 +195,8 @@ def _bias_line(row: dict[str, Any]) -> str:
         f"round {row['round']}  {row['streams']:>3} streams  chatgauge p50 {_ms(ours.get('p50'))}"
         f" p99 {_ms(ours.get('p99'))} ms | asyncio p50 {_ms(theirs.get('p50'))} p99 "
         f"{_ms(theirs.get('p99'))} ms | p99 ratio {ratio if ratio is not None else '-'} "
-        f"({verdict} {BIAS_RATIO_GOAL:g}x)"
+        f"({verdict} {BIAS_RATIO_GOAL:g}x) | CPU {ours.get('generator_cpu_percent')} / "
+        f"{theirs.get('generator_cpu_percent')} %"
     )
 
 
