@@ -5,8 +5,9 @@ Both take one request at a time and keep nothing per request but what the output
 - :class:`SeriesTally` keeps one row of counters per second (started, completed, errors,
   output and streamed tokens, in-flight time) and one collection of TTFT and E2E values per
   second for the medians. Exact collections (the final document) keep every value; sketches
-  (live documents) keep 1 % bins, and a second more than :data:`OPEN_SECONDS` behind the
-  newest one is closed to its medians, so memory follows the run's length in seconds only.
+  (live documents) keep 1 % bins, a second more than :data:`OPEN_SECONDS` behind the
+  newest one is closed to its medians, and a live series shows (and keeps) the last
+  :data:`LIVE_SERIES_S` seconds only, so neither its memory nor its cost grows with the run.
 - :class:`ExactPoints` keeps four numbers per request (send stamp, TTFT, E2E, ok) in C
   arrays and draws every ``stride``-th request in send order at the end, exactly as
   ``definitions["points"]`` says; :class:`LivePoints` keeps at most :data:`MAX_LIVE_POINTS`,
@@ -34,6 +35,10 @@ from the final document, and a smaller live one is cheaper to write every second
 OPEN_SECONDS: Final = 60
 """Live series: seconds this far behind the newest one get no more values (a late value is
 left out of the live medians only; the final document is exact)."""
+
+LIVE_SERIES_S: Final = 300
+"""A live document's series covers the last this many seconds (the final one, the whole
+run), so rewriting it costs the same in the fifth hour of a run as in the first minute."""
 
 _STARTED, _COMPLETED, _ERRORS, _OUTPUT, _STREAMED, _BUSY = range(6)
 
@@ -117,6 +122,10 @@ class SeriesTally:
             self._ttft.pop(old, None)
             self._e2e.pop(old, None)
         self._closed_below = second
+        shown = (second if self._last is None else self._last) - LIVE_SERIES_S
+        for table in (self._rows, self._closed):
+            for old in [s for s in table if s < shown]:
+                del table[old]
 
     def _medians(self, second: int) -> tuple[float | None, float | None]:
         if second in self._closed:
@@ -128,10 +137,11 @@ class SeriesTally:
         )
 
     def series(self) -> Series:
-        """The series so far."""
+        """The series so far (live: its last :data:`LIVE_SERIES_S` seconds)."""
         if self._first is None or self._last is None:
             return Series()
-        seconds = range(self._first, self._last + 1)
+        first = max(self._first, self._last - LIVE_SERIES_S + 1) if self._live else self._first
+        seconds = range(first, self._last + 1)
         empty = [0] * 6
         rows = [self._rows.get(s, empty) for s in seconds]
         medians = [self._medians(s) for s in seconds]
@@ -221,4 +231,11 @@ class LivePoints:
         )
 
 
-__all__ = ["MAX_LIVE_POINTS", "OPEN_SECONDS", "ExactPoints", "LivePoints", "SeriesTally"]
+__all__ = [
+    "LIVE_SERIES_S",
+    "MAX_LIVE_POINTS",
+    "OPEN_SECONDS",
+    "ExactPoints",
+    "LivePoints",
+    "SeriesTally",
+]

@@ -27,7 +27,13 @@ from chatgauge.loadtests._health import HealthInputs, SampleEvidence, assess_gen
 from chatgauge.loadtests._histograms import RELATIVE_ACCURACY, SERIES_ACCURACY, CountedInts, Sketch
 from chatgauge.loadtests._requests import NS_PER_S, RequestFigures, request_figures
 from chatgauge.loadtests._samples import RequestSample
-from chatgauge.loadtests._series import ExactPoints, LivePoints, SeriesTally
+from chatgauge.loadtests._series import (
+    LIVE_SERIES_S,
+    MAX_LIVE_POINTS,
+    ExactPoints,
+    LivePoints,
+    SeriesTally,
+)
 from chatgauge.loadtests._slo import SLO_ATTAINMENT_TARGET, SLO_NAMES, slo_name
 from chatgauge.loadtests._stats import ExactValues, Values
 from chatgauge.results.load import (
@@ -52,8 +58,9 @@ LIVE_PERCENTILES = (
     f"Live figures (this document is rewritten while the run goes on): percentiles come "
     f"from mergeable DDSketch histograms with a relative error of at most "
     f"{RELATIVE_ACCURACY:.1%} (the value of rank floor(q * (n - 1)), within that error); "
-    f"count, mean, min and max are exact. The final document replaces them with exact "
-    f"percentiles computed from the raw samples file."
+    f"count, mean, min and max are exact. Its series covers the last {LIVE_SERIES_S} s and "
+    f"its points at most {MAX_LIVE_POINTS} requests. The final document replaces all of "
+    f"them with exact figures computed from the raw samples file."
 )
 
 METRIC_NAMES = (
