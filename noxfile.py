@@ -61,7 +61,11 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every ``benchmarks/bench_*.py`` (each one a pytest-benchmark module); the figures
-    they print (accuracy table, ratios, events/s) are the output, so capture is off."""
+    they print (accuracy table, ratios, events/s, memory per request) are the output, so
+    capture is off. Arguments go to pytest: ``nox -s bench -- -k memory`` runs only the
+    memory and per-second-work benchmark. Durations come from the environment, for a busy
+    machine: ``CHATGAUGE_BENCH_MEMORY_SHORT_S`` / ``_LONG_S`` (10 / 60),
+    ``CHATGAUGE_BENCH_ROUNDS`` (3), ``CHATGAUGE_BENCH_WARMUP_S`` / ``_MEASURE_S`` (5 / 15)."""
     if not any((ROOT / "benchmarks").glob("bench_*.py")):
         session.skip("no benchmarks/bench_*.py yet")
     session.install(".")

@@ -296,6 +296,9 @@ def _chatgauge_command(
         str(OUTPUT_TOKENS),
         "--dump-samples",
         str(out / "samples"),
+        # As users run it: load.json rewritten every second, the raw-samples file written.
+        "--report-dir",
+        str(out / "report"),
     ]
 
 

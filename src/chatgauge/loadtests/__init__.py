@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chatgauge.loadtests._session import LoadSession
     from chatgauge.loadtests._settings import LoadSettings, LoadSettingsError
     from chatgauge.loadtests._shapes import OptionsShape
+    from chatgauge.loadtests._spill import read_raw_samples
     from chatgauge.loadtests._users import ChatUser, RequestFailure, StreamingChatUser
     from chatgauge.loadtests._workloads import WorkloadOptions
     from chatgauge.results.load import LoadReport
@@ -57,6 +58,7 @@ _PLAIN: Final = {
     "SearchPlan": "chatgauge.loadtests._capacity",
     "WorkloadOptions": "chatgauge.loadtests._workloads",
     "run_capacity": "chatgauge.loadtests._capacity_run",
+    "read_raw_samples": "chatgauge.loadtests._spill",
     "run_load": "chatgauge.loadtests._launch",
 }
 """Names that never import locust."""
@@ -104,6 +106,7 @@ __all__ = [
     "WorkloadOptions",
     "attach",
     "load_session",
+    "read_raw_samples",
     "run_capacity",
     "run_load",
 ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from chatgauge.loadtests._stats import quantile, summarize
-from chatgauge.results.load import Clumping, GeneratorHealth, HealthThresholds, Trust
+from chatgauge.results.load import Clumping, GeneratorHealth, HealthThresholds, Summary, Trust
 
 CPU_P90_LIMIT_PERCENT: Final = 90.0
 """A process busier than this (percent of one core, p90 of per-second samples) has greenlets
@@ -67,8 +67,8 @@ class HealthInputs:
       counted them itself; ``None`` lets the metrics estimate it from completed samples.
     """
 
-    cpu_percent: list[float] = field(default_factory=list)
-    hub_lag_ms: list[float] = field(default_factory=list)
+    cpu_percent: Sequence[float] | Summary = field(default_factory=list)
+    hub_lag_ms: Sequence[float] | Summary = field(default_factory=list)
     target_rate: float | None = None
     users: int = 0
     processes: int = 1
@@ -83,7 +83,7 @@ class SampleEvidence:
     one value per request whose body reads were counted.
     """
 
-    schedule_lag_ms: Sequence[float] = ()
+    schedule_lag_ms: Sequence[float] | Summary = ()
     achieved_rate: float | None = None
     ttft_p50_ms: float | None = None
     itl_p50_ms: float | None = None
@@ -105,9 +105,9 @@ THRESHOLDS: Final = HealthThresholds(
 def assess_generator(inputs: HealthInputs | None, evidence: SampleEvidence) -> GeneratorHealth:
     """The ``generator`` section of ``load.json``: figures, verdict, reasons and clumping."""
     health = inputs or HealthInputs()
-    cpu = summarize(health.cpu_percent)
-    hub = summarize(health.hub_lag_ms)
-    schedule = summarize(evidence.schedule_lag_ms)
+    cpu = _summary(health.cpu_percent)
+    hub = _summary(health.hub_lag_ms)
+    schedule = _summary(evidence.schedule_lag_ms)
     achieved = health.achieved_rate if health.achieved_rate is not None else evidence.achieved_rate
     advice = _advice(health)
     reasons: list[str] = []
@@ -254,6 +254,12 @@ def detect_clumping(evidence: SampleEvidence) -> Clumping:
             f"event as it arrives produces the same pattern, so check the health figures too."
         )
     return replace(figures, suspected=suspected, reason=reason)
+
+
+def _summary(values: Sequence[float] | Summary) -> Summary:
+    """Raw values summarised here, or a summary made where the values are kept (a live
+    run's histograms, a long run's exact arrays)."""
+    return values if isinstance(values, Summary) else summarize(values)
 
 
 def _advice(health: HealthInputs) -> str:

@@ -87,15 +87,25 @@ def run_load(settings: LoadSettings) -> LoadReport:
     keep = settings.report_dir is not None
     directory = _directory(settings.report_dir)
     try:
-        return _run_scraped(settings, directory)
+        report = _run_scraped(settings, directory)
     except LoadInterrupted as interrupted:
         if keep:
             raise
-        # The results so far are in .report; the temporary file goes with its directory.
-        raise LoadInterrupted(interrupted.report, None) from None
+        # The results so far are in .report; the temporary files go with their directory.
+        raise LoadInterrupted(_without_files(interrupted.report), None) from None
     finally:
         if not keep:
             shutil.rmtree(directory, ignore_errors=True)
+    if keep:
+        return report
+    kept = _without_files(report)
+    assert kept is not None
+    return kept
+
+
+def _without_files(report: LoadReport | None) -> LoadReport | None:
+    """A report whose folder was temporary names no raw-samples file (it is gone)."""
+    return None if report is None else replace(report, raw_samples=None)
 
 
 def _directory(report_dir: Path | None) -> Path:

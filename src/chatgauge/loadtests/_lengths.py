@@ -23,7 +23,8 @@ calibration and one word is taken as one token (said in ``lengths.calibration``)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from random import Random
 from typing import Final, Literal
@@ -155,29 +156,52 @@ def _figures(asked: list[float], received: list[float]) -> LengthFigures:
     )
 
 
+class LengthTally:
+    """The four lengths of each successful request, 8 bytes a value (no sample is kept)."""
+
+    def __init__(self, default_output: int) -> None:
+        self.default_output = default_output
+        self.asked_in = array("d")
+        self.got_in = array("d")
+        self.asked_out = array("d")
+        self.got_out = array("d")
+
+    def add(self, sample: RequestSample) -> None:
+        """Count one request (a failed one has no lengths to compare)."""
+        if not sample.ok:
+            return
+        if sample.asked_input_tokens is not None:
+            self.asked_in.append(float(sample.asked_input_tokens))
+        if sample.prompt_tokens is not None:
+            self.got_in.append(float(sample.prompt_tokens))
+        asked = sample.asked_output_tokens
+        self.asked_out.append(float(asked if asked is not None else self.default_output))
+        self.got_out.append(float(sample.output_tokens))
+
+    def section(self, *, calibration: str, source: str) -> Lengths:
+        """The ``lengths`` section of what was added (see :class:`Lengths`)."""
+        return Lengths(
+            source=source,
+            calibration=calibration,
+            input=_figures(list(self.asked_in), list(self.got_in)),
+            output=_figures(list(self.asked_out), list(self.got_out)),
+        )
+
+
 def length_section(
-    samples: Sequence[RequestSample], *, default_output: int, calibration: str, source: str
+    samples: Iterable[RequestSample], *, default_output: int, calibration: str, source: str
 ) -> Lengths:
     """Asked and received lengths of the successful requests (see :class:`Lengths`)."""
-    ok = [s for s in samples if s.ok]
-    asked_in = [float(s.asked_input_tokens) for s in ok if s.asked_input_tokens is not None]
-    got_in = [float(s.prompt_tokens) for s in ok if s.prompt_tokens is not None]
-    asked_out = [
-        float(s.asked_output_tokens if s.asked_output_tokens is not None else default_output)
-        for s in ok
-    ]
-    got_out = [float(s.output_tokens) for s in ok]
-    return Lengths(
-        source=source,
-        calibration=calibration,
-        input=_figures(asked_in, got_in),
-        output=_figures(asked_out, got_out),
-    )
+    tally = LengthTally(default_output)
+    for sample in samples:
+        tally.add(sample)
+    return tally.section(calibration=calibration, source=source)
 
 
 __all__ = [
     "MAX_LENGTH",
     "LengthDist",
+    "LengthTally",
     "TokenCalibration",
     "histogram",
     "length_section",

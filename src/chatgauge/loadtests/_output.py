@@ -1,4 +1,4 @@
-"""The files a run leaves: ``load.json``, ``load.html`` and, when asked, the raw samples.
+"""The files a run leaves: ``load.json`` and ``load.html`` (the raw samples: ``_spill``).
 
 Every file is written atomically by the results layer, so a reader (or a run interrupted
 while writing) never sees half a file, and ``load.json`` passes through its last line of
@@ -8,23 +8,29 @@ A file that cannot be written costs one line on stderr, never the run.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from chatgauge._secret import Secret
-from chatgauge.loadtests._samples import RequestSample
-from chatgauge.results import safe_tree, write_atomic, write_document
+from chatgauge.results import write_atomic, write_document
+from chatgauge.results._files import document_bytes
 from chatgauge.results.load import HTML_NAME, JSON_NAME, LoadReport
 
 
 def write_report(directory: Path, report: LoadReport, secret: Secret | None, *, html: bool) -> None:
-    """Write ``DIR/load.json`` (and ``DIR/load.html`` with ``html``)."""
+    """Write ``DIR/load.json`` (and ``DIR/load.html`` with ``html``: the final document,
+    indented; a live one is compact)."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        write_document(directory / JSON_NAME, report, secret)
+        if html:
+            write_document(directory / JSON_NAME, report, secret)
+        else:
+            # The live rewrite, once a second: compact JSON goes through the C encoder
+            # (indented JSON takes the pure-Python one, several times slower), so the
+            # write holds the event loop for a few milliseconds rather than tens.
+            write_atomic(
+                directory / JSON_NAME, document_bytes(report.to_json(), secret, indent=None)
+            )
         if html:
             # Imported on use: a worker never renders, and the page code is not small.
             from chatgauge.reports import render_load_html
@@ -35,19 +41,4 @@ def write_report(directory: Path, report: LoadReport, secret: Secret | None, *, 
         print(f"chatgauge: cannot write reports to {directory}: {exc}", file=sys.stderr)
 
 
-def write_samples(folder: Path, samples: Sequence[RequestSample], secret: Secret | None) -> Path:
-    """Write ``FOLDER/samples-<pid>.jsonl``: one :meth:`RequestSample.to_json` per line."""
-    path = folder / f"samples-{os.getpid()}.jsonl"
-    lines = "".join(
-        json.dumps(safe_tree(sample.to_json(), secret), ensure_ascii=False) + "\n"
-        for sample in samples
-    )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, lines.encode("utf-8"))
-    except OSError as exc:
-        print(f"chatgauge: cannot write samples to {path}: {exc}", file=sys.stderr)
-    return path
-
-
-__all__ = ["write_report", "write_samples"]
+__all__ = ["write_report"]

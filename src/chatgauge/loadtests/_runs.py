@@ -33,16 +33,16 @@ from typing import Any, Final, Protocol
 
 import gevent
 
-from chatgauge.loadtests._assembly import RunFacts, assemble
+from chatgauge.loadtests._assembly import RunFacts, assemble, open_store
 from chatgauge.loadtests._monitor import HealthMonitor
 from chatgauge.loadtests._options import RunOptions
-from chatgauge.loadtests._output import write_report, write_samples
+from chatgauge.loadtests._output import write_report
 from chatgauge.loadtests._pacing import Pacing, Share, split
 from chatgauge.loadtests._progress import Progress
 from chatgauge.loadtests._samples import RequestSample
 from chatgauge.loadtests._schedule import planned_duration
 from chatgauge.loadtests._shipping import FLUSH_MESSAGE, SHARE_MESSAGE, Inbox, Shipper
-from chatgauge.loadtests._store import SampleStore
+from chatgauge.loadtests._spill import SpillWriter, dump_writer
 from chatgauge.loadtests._traffic import ModelLookup, Traffic, prompts_for
 from chatgauge.loadtests._watch import EndpointWatch, StepProgress
 from chatgauge.results.load import LoadReport, LoadStatus
@@ -122,7 +122,9 @@ class WorkerRun(ActiveRun):
     ) -> None:
         super().__init__(options, host)
         self.monitor = HealthMonitor()
-        self._kept: list[RequestSample] | None = [] if options.dump_samples else None
+        self._dump: SpillWriter | None = None
+        if options.dump_samples:
+            self._dump = dump_writer(Path(options.dump_samples), options.api_key)
         traffic = self.traffic = Traffic(
             options=options,
             prompts=prompts_for(options),
@@ -148,14 +150,14 @@ class WorkerRun(ActiveRun):
 
     def _record(self, sample: RequestSample) -> None:
         self.shipper.add(sample)
-        if self._kept is not None:
-            self._kept.append(sample)
+        if self._dump is not None:
+            self._dump.write(sample)
 
     def end(self) -> None:
         """Stop probing and ship the last batch (``final``)."""
         self.monitor.stop()
-        if self._kept is not None:
-            write_samples(Path(self.options.dump_samples), self._kept, self.options.api_key)
+        if self._dump is not None:
+            self._dump.close()
         self.close()
         self.shipper.ship(final=True)
 
@@ -163,9 +165,14 @@ class WorkerRun(ActiveRun):
 class MeasuringRun(ActiveRun):
     """A run whose results are computed here: a local run or the master's."""
 
+    generates = True
+    """Whether this process sends requests itself (its own ``--dump-samples`` file)."""
+
     def __init__(self, options: RunOptions, host: RunHost) -> None:
         super().__init__(options, host)
-        self.store = SampleStore()
+        self.store = open_store(
+            options, t0_ns=self.t0_ns, run_time_s=host.run_time_s(), dump=self.generates
+        )
         self.progress = Progress(self.t0_ns, from_schedule=options.latency_basis != "send")
         self.watch = EndpointWatch(options.verdicts.abort_after_s)
         self.steps: StepProgress | None = None
@@ -189,6 +196,7 @@ class MeasuringRun(ActiveRun):
         limit = self.options.max_requests
         if limit and self.progress.finished >= limit and self._stop_ns is None:
             self._stop_ns = time.perf_counter_ns()
+            self.store.cap(self._stop_ns)
             gevent.spawn(self.host.stop_runner)
         self._abort_if_down()
 
@@ -199,6 +207,7 @@ class MeasuringRun(ActiveRun):
         if reason is not None:
             self._stop_ns = time.perf_counter_ns()
             self._stop_reason = reason
+            self.store.cap(self._stop_ns)
             print(f"chatgauge: {reason}", file=sys.stderr, flush=True)
             gevent.spawn(self.host.stop_runner)
 
@@ -226,6 +235,7 @@ class MeasuringRun(ActiveRun):
             gevent.sleep(REPORT_INTERVAL_S)
             self.poll_health()
             self._abort_if_down()
+            self.store.flush()
             if self.options.progress:
                 line = self.progress.line(self.in_flight())
                 if self.steps is not None:
@@ -233,7 +243,11 @@ class MeasuringRun(ActiveRun):
                 print(line, flush=True)
             if directory is not None and time.perf_counter() >= next_write:
                 started = time.perf_counter()
-                write_report(directory, self.report(), self.options.api_key, html=False)
+                report = self.report()
+                # Streams ready meanwhile are read between the two halves (assembling,
+                # writing), so neither holds an arrival stamp back for the whole cost.
+                gevent.sleep(0)
+                write_report(directory, report, self.options.api_key, html=False)
                 cost = time.perf_counter() - started
                 next_write = started + max(REPORT_INTERVAL_S, cost / REPORT_DUTY_LIMIT)
 
@@ -253,6 +267,7 @@ class MeasuringRun(ActiveRun):
         self.exit_code = 3 if report.failures() else 0
         if self.options.report_dir:
             write_report(Path(self.options.report_dir), report, self.options.api_key, html=True)
+        self.store.close()
         return report
 
     def end(self) -> None:
@@ -308,16 +323,16 @@ class LocalRun(MeasuringRun):
         return self._facts(model=self._models.found or "", processes=1)
 
     def end(self) -> None:
-        """Stop probing, keep the raw samples if asked, write the final results."""
+        """Stop probing, write the final results."""
         self.monitor.stop()
         self.poll_health()
-        if self.options.dump_samples:
-            write_samples(Path(self.options.dump_samples), self.store.samples, self.options.api_key)
         self.finish()
 
 
 class MasterRun(MeasuringRun):
     """The master's run: shares out, batches in, results like a local run."""
+
+    generates = False
 
     def __init__(self, options: RunOptions, host: RunHost, *, boot: str) -> None:
         super().__init__(options, host)

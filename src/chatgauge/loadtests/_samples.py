@@ -3,7 +3,8 @@
 A sample keeps every token-bearing event's arrival stamp, so inter-token gaps are exact and
 a mid-stream stall stays visible in p99; nothing is rounded. Samples are result values of
 the results layer's codec: they travel as JSON-ready dicts (locust ships them from workers to
-the master, ``--dump-samples`` writes them as JSON lines) and are read back with
+the master; the raw-samples file ``samples.jsonl`` of :mod:`chatgauge.loadtests._spill` and
+``--dump-samples`` write them as JSON lines) and are read back with
 :meth:`RequestSample.from_json`, which checks every field, so merged statistics are computed
 from exactly the numbers a single process would have used. Text that came from the endpoint
 (``error``, ``response_id``) is made safe before it is stored (the API key masked, lone

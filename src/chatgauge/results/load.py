@@ -25,6 +25,7 @@ from chatgauge.results._codec import JsonRecord
 from chatgauge.results._files import register_kind
 from chatgauge.results.capacity import Capacity
 from chatgauge.results.conformance import ToolInfo
+from chatgauge.results.raw_samples import RawSamples
 from chatgauge.results.server_metrics import ServerMetrics
 
 KIND: Final = "load"
@@ -498,6 +499,7 @@ class LoadReport(JsonRecord):
     latency_basis: LatencyBasis = "send"
     error_budget: ErrorBudget = ErrorBudget()
     stop_reason: str | None = None
+    raw_samples: RawSamples | None = None
 
     @property
     def slos_met(self) -> bool | None:
@@ -573,6 +575,7 @@ __all__ = [
     "MetricName",
     "Metrics",
     "Points",
+    "RawSamples",
     "RequestCounts",
     "Series",
     "SloBound",
