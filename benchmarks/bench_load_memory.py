@@ -8,9 +8,9 @@ Three figures, in one run (issue 12, item 7):
    users, 16 tokens a request; a short and a long run. Peak RSS of the locust process
    (``wait4``'s ``ru_maxrss``, the final exact pass included); growth per request =
    (peak_long - peak_short) / (requests_long - requests_short). Goal: <= 1 KB/request.
-2. **Per-second collector time** at the start and the end of the long run: the locust
-   process's CPU time recording requests into the store plus assembling and writing the
-   live ``load.json`` (``reference_clients/collector_probe_locustfile.py`` times those
+2. **Per-second collector time** at the start and the end of the long run: the CPU time
+   (of the thread doing it) of recording requests into the store plus assembling and
+   writing the live ``load.json`` (``reference_clients/collector_probe_locustfile.py`` times those
    calls), over 5 s after the warm-up and over the last 5 whole seconds; per second, per
    request recorded and per live document, since the request rate itself varies on a
    busy machine. Goal: equal within noise.

@@ -133,6 +133,10 @@ def test_a_rate_limit_storm_is_met_with_backoff_and_judged_by_the_error_budget(
     # without backoff a 429 storm runs to thousands a second.
     assert sent < 600, sent
     assert document.requests.completed > 0  # the limit lets 2 requests/s through
+    # Every 429 was followed by a pause: as many pauses as 429s (but the cut-off ones').
+    refused = sum(group.count for group in document.errors if group.kind == "http 429")
+    assert refused <= document.error_budget.backoffs <= sent, document.error_budget
+    assert f"the users paused {document.error_budget.backoffs} times" in storm.stdout
     assert tolerant.returncode == 0, tolerant.stdout + tolerant.stderr
     assert read_report(tmp_path / "b").error_budget.met is True
 

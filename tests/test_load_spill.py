@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chatgauge.loadtests import LoadSettings, run_load
 from chatgauge.loadtests._histograms import RELATIVE_ACCURACY, CountedInts, Sketch
@@ -117,6 +119,50 @@ def test_merged_sketches_equal_one_sketch_of_all_values() -> None:
     assert left.min == whole.min == -2.5
     with pytest.raises(ValueError, match="accuracy"):
         left.merge(Sketch(0.01))
+
+
+def per_slot_histogram(sketch: Sketch, bins: int) -> tuple[tuple[int, ...], int]:
+    """The histogram rule applied slot by slot: each slot's count in the bin of its value."""
+    low, high = sketch.min, sketch.max
+    p99 = sketch.quantiles((0.99,))[0]
+    if high - low > 2 * (p99 - low):
+        high = p99
+    bins = bins if high > low else 1
+    width = (high - low) / bins if high > low else 1.0
+    counts, overflow, before = [0] * bins, 0, 0
+    slots, running = sketch._ranks()
+    for slot, seen in zip(slots, running, strict=True):
+        value, count, before = sketch._value(slot), seen - before, seen
+        if value > high:
+            overflow += count
+        else:
+            counts[min(max(int((value - low) / width), 0), bins - 1)] += count
+    return tuple(counts), overflow
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(min_value=1e-4, max_value=1e5),
+            st.floats(min_value=-50, max_value=50),
+            st.just(0.0),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    st.integers(min_value=1, max_value=40),
+)
+def test_a_sketchs_histogram_counts_every_slot_in_the_bin_of_its_value(
+    values: list[float], bins: int
+) -> None:
+    # The histogram bisects for each bin's first slot; the rule is per slot.
+    sketch = Sketch()
+    for value in values:
+        sketch.add(value)
+    histogram = sketch.histogram(bins)
+    assert (histogram.counts, histogram.overflow) == per_slot_histogram(sketch, bins)
+    assert sum(histogram.counts) + histogram.overflow == len(values)
 
 
 def test_exact_values_give_the_documented_quantiles_and_numpys() -> None:

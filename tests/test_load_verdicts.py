@@ -4,6 +4,7 @@ follow from how they were built; the end-to-end cases are in ``test_load_failing
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -335,6 +336,28 @@ def test_progress_lines_name_the_step_and_count_it() -> None:
     assert steps.prefix(now_ns=at(5000)).startswith("step 1/2 (1 users): done 2 failed 1")
     steps.observe([ok(10_500)])
     assert steps.prefix(now_ns=at(11_000)).startswith("step 2/2 (2 users): done 1 failed 0")
+
+
+def test_progress_lines_show_the_steps_own_ttft_not_the_whole_runs() -> None:
+    # Step 1 answers in 200 ms, step 2 in 900 ms: step 2's line shows 900, not a mix.
+    steps = StepProgress(BASE, 10.0, ("1 users", "2 users"))
+    steps.observe([ok(100 * i, ttft_ms=200.0) for i in range(1, 50)])
+    assert step_ttft(steps.prefix(now_ns=at(9_000))) == pytest.approx((200, 200), rel=2e-3)
+    steps.observe([ok(10_000 + 100 * i, ttft_ms=900.0) for i in range(1, 50)])
+    assert step_ttft(steps.prefix(now_ns=at(19_000))) == pytest.approx((900, 900), rel=2e-3)
+
+
+def step_ttft(line: str) -> tuple[float, float]:
+    """The p50 and p99 a step prefix shows."""
+    found = re.search(r"TTFT p50 ([\d.]+) p99 ([\d.]+) ms \|", line)
+    assert found, line
+    return float(found[1]), float(found[2])
+
+
+def test_open_loop_step_lines_measure_ttft_from_the_intended_start() -> None:
+    steps = StepProgress(BASE, 10.0, ("4 req/s", "8 req/s"), from_schedule=True)
+    steps.observe([ok(1000, ttft_ms=200.0, sched_ms=700)])  # queued 300 ms behind busy users
+    assert step_ttft(steps.prefix(now_ns=at(2_000))) == pytest.approx((500, 500), rel=2e-3)
 
 
 # -- 6. one population per figure ----------------------------------------------------------

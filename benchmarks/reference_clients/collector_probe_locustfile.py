@@ -1,11 +1,13 @@
 """chatgauge's stock locustfile with the collector timed: what each second of a run costs.
 
 Wraps three methods of the engine, inside the locust process only, and records every call
-as ``[seconds since the run started, what, wall seconds, CPU seconds of the process]``:
+as ``[seconds since the run started, what, wall seconds, CPU seconds of the calling thread]``:
 ``add`` (requests recorded into the store: raw-samples file and live histograms), ``report``
 (a live ``load.json`` document assembled; ``final`` for the exact one at the end) and
 ``write`` (a live document written; ``final-write`` for the last one, with the page). CPU
-time is what a busy machine does not inflate: the wall time includes waiting for a core.
+time is the calling thread's (the live document is made in a thread of gevent's pool while
+the event loop goes on), what a busy machine does not inflate: the wall time includes
+waiting for a core.
 One more entry, ``rss-kb``, holds the peak RSS just before the final exact pass.
 The list goes as JSON to ``$CHATGAUGE_COLLECTOR_PROBE`` when the process exits. Nothing else
 changes: the users and the shape are the stock ones.
@@ -41,11 +43,11 @@ def _timed(name: Callable[[tuple[Any, ...], dict[str, Any]], str], body: Any) ->
         kind = name(args, kwargs)
         if kind == "final":  # peak memory of the run itself, before the exact pass
             _CALLS.append((time.perf_counter() - _T0, "rss-kb", 0.0, _peak_rss_kb()))
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return body(*args, **kwargs)
         finally:
-            wall, used = time.perf_counter() - started, time.process_time() - cpu
+            wall, used = time.perf_counter() - started, time.thread_time() - cpu
             _CALLS.append((started - _T0, kind, wall, used))
 
     return wrapper

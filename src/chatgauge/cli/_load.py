@@ -483,6 +483,7 @@ def summary(report: LoadReport, key: Secret | None = None) -> str:
     lines = [
         f"\nmeasured requests (scheduled in the {throughput.window_s:.1f} s window): "
         f"{requests.total}: {requests.completed} completed, {requests.failed} failed{cut}",
+        *_unsent_lines(report),
         f"finished in the window: {throughput.requests_completed} successful, "
         f"{_number(throughput.requests_per_s)} req/s, "
         f"{_number(throughput.output_tokens_per_s)} output tok/s",
@@ -506,8 +507,24 @@ def summary(report: LoadReport, key: Secret | None = None) -> str:
             f"error budget: {budget.error_rate:.2%} of {budget.requests} measured requests "
             f"failed (budget {budget.max_error_rate:.2%})"
         )
+    if budget.backoffs:
+        lines.append(
+            f"backoff: the users paused {budget.backoffs} times after refused or reset "
+            "connections, 429 or 503 answers"
+        )
     lines += _verdict_lines(report)
     return terminal_text(redact("\n".join(lines), key))
+
+
+def _unsent_lines(report: LoadReport) -> list[str]:
+    """The open loop's slots that never went out, when there were any."""
+    unsent = report.requests.unsent
+    if not unsent:
+        return []
+    return [
+        f"  + {unsent} more were due by the schedule but never sent (all {report.config.users} "
+        "users busy): not in these counts or latencies; more --users would send them"
+    ]
 
 
 def _verdict_lines(report: LoadReport) -> list[str]:

@@ -49,7 +49,9 @@ class RunFacts:
     """What the engine knows about a run besides its samples.
 
     ``t0_ns`` is the run's start on the generator's clock (second zero of the series);
-    ``stop_ns`` when ``--max-requests`` stopped it; ``run_time_s`` the ``-t`` asked for.
+    ``stop_ns`` when ``--max-requests`` stopped it; ``run_time_s`` the ``-t`` asked for;
+    ``backoffs`` the users' backoff waits so far; ``unsent`` the open loop's measured slots
+    that were due but never sent (counted when the users stop).
     """
 
     endpoint: str
@@ -61,6 +63,8 @@ class RunFacts:
     t0_ns: int
     stop_ns: int | None = None
     stop_reason: str | None = None
+    backoffs: int = 0
+    unsent: int = 0
 
 
 def measured_window(options: RunOptions, facts: RunFacts, now_ns: int) -> tuple[int, int]:
@@ -170,7 +174,12 @@ def assemble(
         stop_reason=facts.stop_reason,
         raw_samples=raw_samples_of(store),
     )
-    return dataclasses.replace(report, lengths=lengths_of(store, options))
+    return dataclasses.replace(
+        report,
+        lengths=lengths_of(store, options),
+        requests=dataclasses.replace(report.requests, unsent=facts.unsent),
+        error_budget=dataclasses.replace(report.error_budget, backoffs=facts.backoffs),
+    )
 
 
 def lengths_of(store: SampleStore, options: RunOptions) -> Lengths:

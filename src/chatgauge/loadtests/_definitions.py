@@ -78,6 +78,17 @@ DEFINITIONS: Final[Mapping[str, str]] = {
         "figure. One that had run longer, or any when no request completed, is a hang: it "
         "counts as failed (error kind cut_off) in the errors, SLOs and error budget."
     ),
+    "unsent": (
+        "requests.unsent (open loop): measured slots of the arrival schedule that were due "
+        "before the run ended but never sent, every user being busy (or backing off); outside "
+        "requests.total and every figure, so TTFT from intended start leaves out their "
+        "waits. More users (-u) would send them."
+    ),
+    "backoffs": (
+        "error_budget.backoffs: pauses the users took after a refused or reset connection, "
+        "a 429 or a 503 (exponential with jitter, Retry-After honoured), instead of retrying "
+        "at once."
+    ),
     "error_budget": (
         "error_budget.error_rate: failed measured requests over the measured requests "
         "(normal cut-offs left out). Above max_error_rate (--max-error-rate), or with no "

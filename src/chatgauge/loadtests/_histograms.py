@@ -25,7 +25,7 @@ import bisect
 import itertools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from ddsketch.mapping import LogarithmicMapping
@@ -209,17 +209,37 @@ class Sketch:
         bins = bins if high > low else 1
         width = (high - low) / bins if high > low else 1.0
         edges = [low + i * width for i in range(bins)] + [high if high > low else low + width]
-        counts = [0] * bins
-        overflow = 0
         slots, running = self._ranks()
-        before = 0
-        for slot, seen in zip(slots, running, strict=True):
-            value, count = self._value(slot), seen - before
-            before = seen
-            if value > high:
-                overflow += count
-            else:
-                counts[min(max(int((value - low) / width), 0), bins - 1)] += count
+
+        def first(start: int, past: Callable[[float], bool]) -> int:
+            """The first slot from ``start`` whose value is ``past`` (monotonic in value)."""
+            lo, hi = start, len(slots)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if past(self._value(slots[mid])):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return lo
+
+        # Slots ascend in value and a value's bin, (value - low) / width truncated, ascends
+        # with it: each bin's first slot is found by bisection, so the cost follows the
+        # number of bins (log of the slots each), not of the sketch's thousands of slots.
+        inside = first(0, lambda value: value > high)
+
+        def cumulative(position: int) -> int:
+            return running[position - 1] if position else 0
+
+        def reaches(index: int) -> Callable[[float], bool]:
+            """Whether a value's bin is ``index`` or a later one."""
+            return lambda value: min(max(int((value - low) / width), 0), bins - 1) >= index
+
+        starts = [0]
+        for index in range(1, bins):
+            starts.append(first(starts[-1], reaches(index)))
+        starts = [min(start, inside) for start in starts] + [inside]
+        counts = [cumulative(b) - cumulative(a) for a, b in itertools.pairwise(starts)]
+        overflow = (running[-1] if running else 0) - cumulative(inside)
         return Histogram(edges=tuple(edges), counts=tuple(counts), overflow=overflow)
 
 

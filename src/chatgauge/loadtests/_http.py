@@ -4,8 +4,18 @@ Why not locust's ``FastHttpSession``: its ``iter_lines`` waits for 1 KiB of body
 yielding (+62 ms TTFT), and its pool checks a reused socket with a zero-timeout ``select``
 that, under gevent, yields to other greenlets between the caller's start stamp and the
 actual send (up to 10 ms at 256 streams). Here each user owns one connection: ``t_send`` is
-taken immediately before ``sendall`` and every body read is stamped right after ``recv``
-returned, with nothing in between that can switch greenlets.
+taken immediately before ``sendall`` and every read is stamped with the moment its bytes
+arrived, with nothing in between that can switch greenlets.
+
+The moment of arrival is the kernel's: on Linux, plain TCP sockets get ``SO_TIMESTAMPNS``
+and each read is a ``recvmsg`` whose control message carries the wall-clock time the read's
+latest segment reached this host, put on the ``perf_counter`` clock by the offset between
+the two clocks read right after it (:func:`arrival_ns`). So a read that waited for the event
+loop (a greenlet that took a few milliseconds, a garbage collection, the live ``load.json``)
+still gets the time its bytes came in, not the time the loop got to them. A stamp never
+precedes the request's send or the connection's previous stamp, nor follows the moment
+``recvmsg`` returned. TLS sockets (no ``recvmsg``) and other systems stamp right after
+``recv`` returned (:attr:`Connection.kernel_stamps` says which).
 
 The client is deliberately small: one request at a time per connection, ``Content-Length``,
 chunked and close-delimited bodies, ``Accept-Encoding: identity`` (bodies arrive as sent),
@@ -31,6 +41,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
+import sys
 import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
@@ -72,6 +84,26 @@ __all__ = [
 ]
 
 RECV_BYTES: Final = 65536
+SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else 0)
+"""Linux's option (and control message type) for nanosecond receive times; 0: none here."""
+_TIMESPEC: Final = struct.Struct("@qq")
+_ANCILLARY_BYTES: Final = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+
+
+def arrival_ns(
+    ancillary: list[tuple[int, int, bytes]], returned_ns: int, wall_ns: int, floor_ns: int
+) -> int:
+    """The ``perf_counter`` moment a read's bytes arrived: the kernel's wall-clock receive
+    time in ``ancillary`` moved by the offset of the two clocks (``wall_ns`` was read right
+    after ``returned_ns``), kept within ``[floor_ns, returned_ns]`` (a wall clock stepped
+    meanwhile cannot put a stamp before the send or after the read); ``returned_ns``
+    when the kernel gave no time."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            stamp = returned_ns - (wall_ns - (int(seconds) * 1_000_000_000 + int(nanoseconds)))
+            return min(max(stamp, floor_ns), returned_ns)
+    return returned_ns
 
 
 class _StaleConnection(HttpTransportError):
@@ -201,7 +233,11 @@ class Connection:
         self._host_line = f"Host: {origin.host_header}\r\n\r\n".encode()
         self._sock: socket.socket | None = None
         self._leftover = b""
+        self._leftover_ns = 0
+        self._floor_ns = 0  # no stamp precedes this: the send, then each previous stamp
         self._reusable = False
+        self.kernel_stamps = False
+        """Whether the open socket's reads are stamped by the kernel (see the module)."""
         self.connect_ns = 0
         """Time spent opening the connection for the latest request (0 when reused)."""
         self.sent_ns = 0
@@ -245,6 +281,7 @@ class Connection:
         try:
             self._arm(sock)
             t_send_ns = time.perf_counter_ns()
+            self._floor_ns = t_send_ns
             sock.sendall(payload)
             self.sent_ns = t_send_ns
             response = self._read_head(sock)
@@ -299,6 +336,7 @@ class Connection:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=origin.host)
+            self.kernel_stamps = self._tls is None and _stamp_arrivals(sock)
         except TimeoutError:
             if timeout_s < self._connect_timeout_s:
                 raise self._expired() from None
@@ -320,10 +358,14 @@ class Connection:
         self.connect_ns = time.perf_counter_ns() - started
         return sock
 
-    def _recv(self, sock: socket.socket) -> bytes:
+    def _read(self, sock: socket.socket) -> tuple[bytes, int]:
+        data, self._floor_ns = read_stamped(sock, self.kernel_stamps, self._floor_ns)
+        return data, self._floor_ns
+
+    def _recv(self, sock: socket.socket) -> tuple[bytes, int]:
         cut = self._arm(sock)
         try:
-            return sock.recv(RECV_BYTES)
+            return self._read(sock)
         except TimeoutError:
             if cut:
                 raise self._expired() from None
@@ -356,13 +398,13 @@ class Connection:
                         raise HttpLimitError(interim_message(limits), limit="max_interim_responses")
                     continue
                 self._leftover = buffer
+                self._leftover_ns = arrived
                 return Response(self, status, headers, arrived)
             if len(buffer) > limits.max_header_bytes:
                 raise HttpLimitError(head_message(limits), limit="max_header_bytes")
             searched = max(len(buffer) - 3, 0)
             self._arm(sock)  # a timeout here is judged in _attempt, by self._cut
-            data = sock.recv(RECV_BYTES)
-            arrived = time.perf_counter_ns()
+            data, arrived = self._read(sock)
             if not data:
                 if not received:
                     raise _StaleConnection("the server closed the connection before answering")
@@ -412,7 +454,7 @@ class Connection:
 
     def _chunked(self, sock: socket.socket, pending: bytes) -> Iterator[tuple[int, bytes]]:
         decoder = ChunkedDecoder()
-        arrived = time.perf_counter_ns()
+        arrived = self._leftover_ns
         # Framing (size lines, extensions, trailers) is not payload, so max_body_bytes does
         # not see it: it gets the same bound of its own, or a stream of one-byte chunks with
         # long extensions could run on until the deadline.
@@ -423,8 +465,7 @@ class Connection:
             framing += len(pending) - len(payload)
             yield arrived, payload
         while not decoder.done:
-            data = self._recv(sock)
-            arrived = time.perf_counter_ns()
+            data, arrived = self._recv(sock)
             if not data:
                 raise HttpTransportError("the connection closed in the middle of a chunked body")
             payload = decoder.feed(data)
@@ -444,10 +485,9 @@ class Connection:
         if pending:
             piece = pending[:remaining]
             remaining -= len(piece)
-            yield time.perf_counter_ns(), piece
+            yield self._leftover_ns, piece
         while remaining > 0:
-            data = self._recv(sock)
-            arrived = time.perf_counter_ns()
+            data, arrived = self._recv(sock)
             if not data:
                 raise HttpTransportError(
                     f"the connection closed {remaining} bytes before the end of the body"
@@ -458,13 +498,33 @@ class Connection:
 
     def _until_close(self, sock: socket.socket, pending: bytes) -> Iterator[tuple[int, bytes]]:
         if pending:
-            yield time.perf_counter_ns(), pending
+            yield self._leftover_ns, pending
         while True:
-            data = self._recv(sock)
-            arrived = time.perf_counter_ns()
+            data, arrived = self._recv(sock)
             if not data:
                 return
             yield arrived, data
+
+
+def read_stamped(sock: socket.socket, kernel: bool, floor_ns: int) -> tuple[bytes, int]:
+    """One read and the moment its bytes arrived: the kernel's time with ``kernel`` (see
+    :func:`arrival_ns`), else the moment the read returned."""
+    if not kernel:
+        return sock.recv(RECV_BYTES), time.perf_counter_ns()
+    data, ancillary, _, _ = sock.recvmsg(RECV_BYTES, _ANCILLARY_BYTES)
+    returned = time.perf_counter_ns()
+    return data, arrival_ns(ancillary, returned, time.time_ns(), floor_ns)
+
+
+def _stamp_arrivals(sock: socket.socket) -> bool:
+    """Ask the kernel to time each read of ``sock``; whether it will."""
+    if not SO_TIMESTAMPNS or not _ANCILLARY_BYTES or not hasattr(sock, "recvmsg"):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
 
 
 def request_head(method: str, target: str, headers: Mapping[str, str]) -> bytes:

@@ -23,15 +23,13 @@ calibration and one word is taken as one token (said in ``lengths.calibration``)
 from __future__ import annotations
 
 import math
-from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from random import Random
 from typing import Final, Literal
 
 from chatgauge.loadtests._samples import RequestSample
-from chatgauge.loadtests._stats import summarize
-from chatgauge.results.load import Histogram, LengthFigures, Lengths
+from chatgauge.results.load import Histogram, LengthFigures, Lengths, Summary
 
 MAX_LENGTH: Final = 1_000_000
 HISTOGRAM_BINS: Final = 24
@@ -129,62 +127,140 @@ class TokenCalibration:
         return value
 
 
-def histogram(values: Sequence[float], high: float, bins: int = HISTOGRAM_BINS) -> Histogram:
-    """Equal-width bins from 0 to ``high`` (values past it counted as overflow)."""
-    if not values or high <= 0:
-        return Histogram()
-    width = high / bins
-    counts = [0] * bins
-    overflow = 0
-    for value in values:
-        if value > high:
-            overflow += 1
-        else:
-            counts[min(int(value / width), bins - 1)] += 1
-    return Histogram(
-        edges=tuple(i * width for i in range(bins + 1)), counts=tuple(counts), overflow=overflow
-    )
+class LengthCounts:
+    """Exact figures of whole-number lengths kept as ``length -> how many``: memory and the
+    cost of a figure follow the number of distinct lengths, not of requests (a run asks a
+    few hundred lengths however long it lasts; the live ``load.json`` reads these once a
+    second). Percentiles interpolate as :func:`~chatgauge.loadtests._stats.quantile` does."""
+
+    __slots__ = ("_counts", "count")
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        self.count = 0
+
+    def add(self, length: int) -> None:
+        """Count one length."""
+        self._counts[length] = self._counts.get(length, 0) + 1
+        self.count += 1
+
+    @property
+    def high(self) -> int:
+        """The largest length counted (0 with none)."""
+        return max(self._counts, default=0)
+
+    def summary(self) -> Summary:
+        """``count``, ``mean``, ``min``, the percentiles and ``max``: what
+        :func:`~chatgauge.loadtests._stats.summarize` gives for the same values."""
+        if not self.count:
+            return Summary()
+        ordered = sorted(self._counts.items())
+        fractions = (0.50, 0.90, 0.95, 0.99, 0.999)
+        # Each fraction's neighbours: the values at 0-based ranks lower and lower + 1.
+        wanted = sorted({r for q in fractions for r in _ranks(self.count, q)})
+        at = _values_at(ordered, wanted)
+        p50, p90, p95, p99, p999 = (_interpolated(self.count, q, at) for q in fractions)
+        total = sum(length * times for length, times in ordered)
+        return Summary(
+            count=self.count,
+            mean=total / self.count,
+            min=float(ordered[0][0]),
+            p50=p50,
+            p90=p90,
+            p95=p95,
+            p99=p99,
+            p999=p999,
+            max=float(ordered[-1][0]),
+        )
+
+    def histogram(self, high: float, bins: int = HISTOGRAM_BINS) -> Histogram:
+        """Equal-width bins from 0 to ``high`` (lengths past it counted as overflow)."""
+        if not self.count or high <= 0:
+            return Histogram()
+        width = high / bins
+        counts = [0] * bins
+        overflow = 0
+        for length, times in self._counts.items():
+            if length > high:
+                overflow += times
+            else:
+                counts[min(int(length / width), bins - 1)] += times
+        return Histogram(
+            edges=tuple(i * width for i in range(bins + 1)), counts=tuple(counts), overflow=overflow
+        )
 
 
-def _figures(asked: list[float], received: list[float]) -> LengthFigures:
-    high = max([*asked, *received], default=0.0)
+def _ranks(count: int, q: float) -> tuple[int, int]:
+    lower = math.floor((count - 1) * q)
+    return lower, min(lower + 1, count - 1)
+
+
+def _values_at(ordered: list[tuple[int, int]], ranks: list[int]) -> dict[int, float]:
+    """The value at each of ``ranks`` (ascending) of the counted values."""
+    found: dict[int, float] = {}
+    seen = 0
+    wanted = iter(ranks)
+    rank = next(wanted, None)
+    for length, times in ordered:
+        seen += times
+        while rank is not None and rank < seen:
+            found[rank] = float(length)
+            rank = next(wanted, None)
+        if rank is None:
+            break
+    return found
+
+
+def _interpolated(count: int, q: float, at: dict[int, float]) -> float:
+    position = (count - 1) * q
+    lower, upper = _ranks(count, q)
+    below, above = at[lower], at[upper]
+    weight = position - lower
+    if weight == 0.0 or below == above:
+        return below
+    return float(min(max(below + weight * (above - below), below), above))
+
+
+def _figures(asked: LengthCounts, received: LengthCounts) -> LengthFigures:
+    high = max(asked.high, received.high)
     return LengthFigures(
-        asked=summarize(asked),
-        received=summarize(received),
-        asked_histogram=histogram(asked, high),
-        received_histogram=histogram(received, high),
+        asked=asked.summary(),
+        received=received.summary(),
+        asked_histogram=asked.histogram(high),
+        received_histogram=received.histogram(high),
     )
 
 
 class LengthTally:
-    """The four lengths of each successful request, 8 bytes a value (no sample is kept)."""
+    """The four lengths of each successful request, counted per distinct length (no sample
+    is kept, and nothing grows with the number of requests)."""
 
     def __init__(self, default_output: int) -> None:
         self.default_output = default_output
-        self.asked_in = array("d")
-        self.got_in = array("d")
-        self.asked_out = array("d")
-        self.got_out = array("d")
+        self.asked_in = LengthCounts()
+        self.got_in = LengthCounts()
+        self.asked_out = LengthCounts()
+        self.got_out = LengthCounts()
 
     def add(self, sample: RequestSample) -> None:
         """Count one request (a failed one has no lengths to compare)."""
         if not sample.ok:
             return
         if sample.asked_input_tokens is not None:
-            self.asked_in.append(float(sample.asked_input_tokens))
+            self.asked_in.add(int(sample.asked_input_tokens))
         if sample.prompt_tokens is not None:
-            self.got_in.append(float(sample.prompt_tokens))
+            self.got_in.add(int(sample.prompt_tokens))
         asked = sample.asked_output_tokens
-        self.asked_out.append(float(asked if asked is not None else self.default_output))
-        self.got_out.append(float(sample.output_tokens))
+        self.asked_out.add(int(asked if asked is not None else self.default_output))
+        self.got_out.add(int(sample.output_tokens))
 
     def section(self, *, calibration: str, source: str) -> Lengths:
         """The ``lengths`` section of what was added (see :class:`Lengths`)."""
         return Lengths(
             source=source,
             calibration=calibration,
-            input=_figures(list(self.asked_in), list(self.got_in)),
-            output=_figures(list(self.asked_out), list(self.got_out)),
+            input=_figures(self.asked_in, self.got_in),
+            output=_figures(self.asked_out, self.got_out),
         )
 
 
@@ -200,10 +276,10 @@ def length_section(
 
 __all__ = [
     "MAX_LENGTH",
+    "LengthCounts",
     "LengthDist",
     "LengthTally",
     "TokenCalibration",
-    "histogram",
     "length_section",
     "parse_length",
 ]

@@ -52,7 +52,8 @@ def boot_id() -> str:
 @dataclass(frozen=True)
 class SampleBatch(JsonRecord):
     """What a worker ships: samples since the last batch, health samples, its state
-    (requests in flight, its start stamp and clock, the model it discovered)."""
+    (requests in flight, its start stamp and clock, the model it discovered) and its
+    running totals (backoff waits taken; slots never sent, known in the final batch)."""
 
     samples: tuple[RequestSample, ...] = ()
     cpu_percent: tuple[float, ...] = ()
@@ -62,6 +63,8 @@ class SampleBatch(JsonRecord):
     boot_id: str = ""
     model: str = ""
     final: bool = False
+    backoffs: int = 0
+    unsent: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """What the codec derives, built directly (a worker encodes between two reads)."""
@@ -74,6 +77,8 @@ class SampleBatch(JsonRecord):
             "boot_id": self.boot_id,
             "model": self.model,
             "final": self.final,
+            "backoffs": self.backoffs,
+            "unsent": self.unsent,
         }
 
 
@@ -89,6 +94,7 @@ class Shipper:
         boot: str,
         in_flight: Callable[[], int],
         model: Callable[[], str],
+        totals: Callable[[], tuple[int, int]] = lambda: (0, 0),
     ) -> None:
         self._send = send
         self._monitor = monitor
@@ -96,6 +102,7 @@ class Shipper:
         self._boot = boot
         self._in_flight = in_flight
         self._model = model
+        self._totals = totals
         self._outbox: list[RequestSample] = []
 
     def add(self, sample: RequestSample) -> None:
@@ -106,6 +113,7 @@ class Shipper:
         """Send the queued samples and the monitor's samples now."""
         batch, self._outbox = self._outbox, []
         cpu, hub = self._monitor.drain()
+        backoffs, unsent = self._totals()
         message = SampleBatch(
             samples=tuple(batch),
             cpu_percent=tuple(cpu),
@@ -115,6 +123,8 @@ class Shipper:
             boot_id=self._boot,
             model=self._model(),
             final=final,
+            backoffs=backoffs,
+            unsent=unsent,
         )
         data = message.to_json()
         try:
@@ -157,6 +167,7 @@ class Inbox:
         self._boot = boot
         self._in_flight: dict[str, int] = {}
         self._flushed: set[str] = set()
+        self._totals: dict[str, tuple[int, int]] = {}
         self.refused = 0
         self.model = ""
 
@@ -169,6 +180,16 @@ class Inbox:
     def in_flight(self) -> int:
         """Requests in flight on all workers, as of their latest batches."""
         return sum(self._in_flight.values())
+
+    @property
+    def backoffs(self) -> int:
+        """Backoff waits taken on all workers, as of their latest batches."""
+        return sum(backoffs for backoffs, _ in self._totals.values())
+
+    @property
+    def unsent(self) -> int:
+        """Slots never sent on all workers (known once their final batches came)."""
+        return sum(unsent for _, unsent in self._totals.values())
 
     def receive(self, node_id: str, data: Any) -> SampleBatch | None:
         """The batch ``data`` holds, its samples on the master's clock; ``None`` (and one
@@ -184,6 +205,7 @@ class Inbox:
             )
             return None
         self._in_flight[node_id] = batch.in_flight
+        self._totals[node_id] = (batch.backoffs, batch.unsent)
         self.model = self.model or batch.model
         if batch.final:
             self._flushed.add(node_id)

@@ -9,11 +9,17 @@ bytes and nothing that grows with the run; per second, the generator's health sa
 percent once a second, event-loop lag every 10 ms) are kept as 8-byte floats.
 
 A new run gets a new store, so nothing of a previous run leaks into the next one's figures.
+
+While the live document is assembled off the event loop (:meth:`SampleStore.held`), the
+tallies are not touched: samples still go to the file at once, in order, but reach the
+tallies (and health samples their histograms) only when the hold ends, so the reader sees
+a consistent state and the event loop never waits for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from chatgauge.loadtests._health import HealthInputs
@@ -72,6 +78,9 @@ class SampleStore:
         self.hub_lag_ms = ExactValues()
         self._cpu_live = Sketch()
         self._hub_live = Sketch()
+        self._held: list[RequestSample] | None = None
+        self._held_health: list[tuple[list[float], list[float]]] = []
+        self._held_cap: int | None = None
 
     def _tally(self, window: tuple[int, int], detailed: bool, exact: bool) -> Tally:
         return Tally(
@@ -92,13 +101,49 @@ class SampleStore:
                 self.spill.write(sample)
             if self.dump is not None:
                 self.dump.write(sample)
-            self.live.add(sample)
-            self.lengths.add(sample)
-            for step in self.steps:
-                step.add(sample)
+            if self._held is not None:
+                self._held.append(sample)
+            else:
+                self._tally_one(sample)
+
+    def _tally_one(self, sample: RequestSample) -> None:
+        self.live.add(sample)
+        self.lengths.add(sample)
+        for step in self.steps:
+            step.add(sample)
+
+    def hold(self) -> None:
+        """From now on keep the tallies and health histograms unchanged (another thread
+        reads them) until :meth:`release`."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """Add, in order, what arrived since :meth:`hold` (nothing when not held)."""
+        held, self._held = self._held, None
+        health, self._held_health = self._held_health, []
+        cap, self._held_cap = self._held_cap, None
+        for sample in held or ():
+            self._tally_one(sample)
+        for cpu, hub in health:
+            self.add_health(cpu, hub)
+        if cap is not None:
+            self.live.cap(cap)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """:meth:`hold` for the block, then :meth:`release`."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.release()
 
     def cap(self, end_ns: int) -> None:
         """The run was stopped at ``end_ns``: nothing scheduled later is measured."""
+        if self._held is not None:
+            self._held_cap = end_ns
+            return
         self.live.cap(end_ns)
 
     def flush(self) -> None:
@@ -144,6 +189,9 @@ class SampleStore:
 
     def add_health(self, cpu_percent: Iterable[float], hub_lag_ms: Iterable[float]) -> None:
         """Keep health samples (drained from a monitor or shipped by a worker)."""
+        if self._held is not None:
+            self._held_health.append((list(cpu_percent), list(hub_lag_ms)))
+            return
         for value in cpu_percent:
             self.cpu_percent.add(value)
             self._cpu_live.add(value)

@@ -80,6 +80,9 @@ class Traffic:
         self.workload = workload_for(options)
         self.backoffs = 0
         """Waits the users of this process took after failures that ask for backoff."""
+        self.unsent = 0
+        """Open loop: measured slots that were due before the run ended but never went out
+        (every user busy, or the end came while connecting); set by :meth:`count_unsent`."""
         self._pacing = pacing
         self._sink = sink
         self._models = models
@@ -100,6 +103,17 @@ class Traffic:
     def record(self, sample: RequestSample) -> None:
         """Keep one finished request's sample."""
         self._sink(sample)
+
+    def miss(self, slot_ns: int) -> None:
+        """A slot a user took whose request the end of the run stopped before it went out."""
+        self.unsent += self._pacing.measured(slot_ns)
+
+    def count_unsent(self, now_ns: int) -> int:
+        """Once the users have stopped: add the schedule's slots nobody took to
+        :attr:`unsent` (a trace times its own requests: none there); the total."""
+        if not self.options.workload.trace:
+            self.unsent += self._pacing.unsent(now_ns)
+        return self.unsent
 
     def model(self, connection: Connection) -> str:
         """The model to request (``--model`` or the endpoint's first)."""

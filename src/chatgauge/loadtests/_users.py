@@ -7,7 +7,8 @@ first token (locust rounds these; chatgauge's exact figures come from the sample
 
 How a streamed body is read: each user owns one keep-alive connection
 (:mod:`chatgauge.loadtests._http`); ``t_send`` is stamped immediately before the request is
-written, every socket read is stamped as it returns and fed to chatgauge's shared
+written, every socket read is stamped with the moment its bytes arrived (the kernel's
+receive time where there is one) and fed to chatgauge's shared
 :class:`~chatgauge._sse.SSEDecoder`, so an event's arrival stamp is that of the read that
 completed it. A token-bearing event is one whose ``delta`` has non-empty ``content``,
 ``reasoning_content`` / ``reasoning`` or ``tool_calls``; a role-only first chunk is never
@@ -221,7 +222,8 @@ class ChatUser(FastHttpUser):
         head = self._head + f"Content-Length: {len(body)}\r\n".encode()
         traffic = self.traffic
         planned = self._planned
-        if planned is not None and planned.t_sched_ns is not None:
+        scheduled = planned is None or planned.t_sched_ns is None
+        if not scheduled and planned is not None:
             t_sched: int | None = planned.t_sched_ns  # a trace's own moment (open loop)
         else:
             t_sched = traffic.next_start_ns()
@@ -239,6 +241,8 @@ class ChatUser(FastHttpUser):
             if self.connection.sent_ns:
                 timing.t_send = timing.t_send or self.connection.sent_ns
                 traffic.record(timing.cut_off())
+            elif t_sched is not None and scheduled:
+                traffic.miss(t_sched)  # due by the schedule, never went out
             raise
         finally:
             traffic.in_flight -= 1

@@ -94,7 +94,13 @@ def encode(value: object) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (list, tuple)):
-        return [encode(item) for item in value]
+        # A column of plain numbers (most of a load document) passes without a call each.
+        return [
+            item
+            if type(item) is int or (type(item) is float and math.isfinite(item))
+            else encode(item)
+            for item in value
+        ]
     if isinstance(value, Mapping):
         return {str(key): encode(item) for key, item in value.items()}
     if isinstance(value, float) and not math.isfinite(value):

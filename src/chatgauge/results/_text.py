@@ -66,13 +66,20 @@ def terminal_text(text: str) -> str:
 def safe_tree(value: Any, secret: Secret | None = None) -> Any:
     """JSON-ready data with :func:`safe_text` (no length limit) applied to every string,
     keys included: the last line of defence before a document is written or shipped."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
     if isinstance(value, str):
         return safe_text(value, secret)
     if isinstance(value, Mapping):
         return {safe_tree(k, secret): safe_tree(v, secret) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [safe_tree(v, secret) for v in value]
+        # Columns of numbers are most of a load document: they pass without a call each.
+        return [v if type(v) in _PLAIN else safe_tree(v, secret) for v in value]
     return value
+
+
+_PLAIN: Final = frozenset({int, float, bool, type(None)})
 
 
 __all__ = ["ELLIPSIS", "clip", "encodable", "safe_text", "safe_tree", "terminal_text"]

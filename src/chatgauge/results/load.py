@@ -168,7 +168,8 @@ class RequestCounts(JsonRecord):
     ``total`` = ``completed`` + ``failed`` + ``cut_off``: ``cut_off`` counts the measured
     requests still in flight when the run ended that had not yet run twice as long as the
     longest completed one (a normal cut); one in flight longer than that, or in a run where
-    none completed, is a hang and counts as failed (error kind ``cut_off``).
+    none completed, is a hang and counts as failed (error kind ``cut_off``). ``unsent``:
+    open-loop slots due in the window that no busy user sent (outside ``total``).
     """
 
     total: int = 0
@@ -178,6 +179,7 @@ class RequestCounts(JsonRecord):
     output_tokens: int = 0
     token_source: TokenSources = TokenSources()
     cut_off: int = 0
+    unsent: int = 0
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,8 @@ class ErrorBudget(JsonRecord):
     """The run's error budget: failed measured requests (hung cut-offs included) over the
     requests that count (``total`` less the normal cut-offs); ``met`` is null when no
     request counted, false above ``max_error_rate`` or when no measured request completed.
-    ``kinds`` names the error kinds, most frequent first."""
+    ``kinds`` names the error kinds, most frequent first; ``backoffs`` counts the users'
+    pauses after a refused or reset connection, a 429 or a 503."""
 
     max_error_rate: float = 0.01
     errors: int = 0
@@ -235,6 +238,7 @@ class ErrorBudget(JsonRecord):
     error_rate: float | None = None
     met: bool | None = None
     kinds: tuple[str, ...] = ()
+    backoffs: int = 0
 
 
 @dataclass(frozen=True)
