@@ -49,7 +49,7 @@ from chatgauge.results.load import LoadReport, LoadStatus
 
 REPORT_INTERVAL_S: Final = 1.0
 REPORT_DUTY_LIMIT: Final = 0.05
-LIVE_SWITCH_INTERVAL_S: Final = 0.0002
+LIVE_SWITCH_INTERVAL_S: Final = 0.002
 _NS: Final = 1_000_000_000
 
 
