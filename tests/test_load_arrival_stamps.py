@@ -23,7 +23,7 @@ from chatgauge.loadtests._http import SO_TIMESTAMPNS, Connection, Origin, arriva
 
 MS = 1_000_000
 
-# Answers one request: the head at once, one chunk 20 ms later, the last one 400 ms later.
+# Answers one request: the head at once, one chunk 20 ms later, the last one 600 ms later.
 SERVER = textwrap.dedent(
     """
     import socket, sys, time
@@ -39,7 +39,7 @@ SERVER = textwrap.dedent(
     peer.sendall(b"HTTP/1.1 200 OK\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n")
     time.sleep(0.02)
     peer.sendall(b"5\\r\\nfirst\\r\\n")
-    time.sleep(0.4)
+    time.sleep(0.6)
     peer.sendall(b"4\\r\\nlast\\r\\n0\\r\\n\\r\\n")
     peer.recv(1)
     """
@@ -60,12 +60,12 @@ def server_url() -> Iterator[str]:
 
 
 def first_chunk_lateness_ms(url: str) -> tuple[float, bool]:
-    """Hold the reader 150 ms after the head (the first chunk comes 20 ms in), then read:
+    """Hold the reader 300 ms after the head (the first chunk comes 20 ms in), then read:
     how long before the read returned its stamp lies, and whether the kernel stamped it."""
     connection = Connection(Origin.from_url(url))
     _, response = connection.request(b"GET /v1/slow HTTP/1.1\r\n", b"")
     reads = response.reads()
-    time.sleep(0.15)  # the loop is busy elsewhere; the chunk arrives meanwhile
+    time.sleep(0.3)  # the loop is busy elsewhere; the chunk arrives meanwhile
     stamp, piece = next(reads)
     returned = time.perf_counter_ns()
     assert b"first" in piece
@@ -79,8 +79,8 @@ def first_chunk_lateness_ms(url: str) -> tuple[float, bool]:
 def test_a_read_held_up_by_the_loop_keeps_the_moment_its_bytes_arrived(server_url: str) -> None:
     lateness, kernel = first_chunk_lateness_ms(server_url)
     assert kernel
-    # Arrived about 20 ms in, read about 150 ms in: the stamp is the arrival's.
-    assert lateness > 100, lateness
+    # Arrived about 20 ms in (later on a loaded machine), read 300 ms in: the arrival's.
+    assert lateness > 150, lateness
 
 
 def test_without_kernel_stamps_the_read_is_stamped_when_it_returns(
