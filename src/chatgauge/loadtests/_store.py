@@ -10,7 +10,8 @@ percent once a second, event-loop lag every 10 ms) are kept as 8-byte floats.
 
 A new run gets a new store, so nothing of a previous run leaks into the next one's figures.
 
-While the live document is assembled off the event loop (:meth:`SampleStore.held`), the
+While the live document is assembled off the event loop (:meth:`SampleStore.hold` until
+:meth:`SampleStore.release`), the
 tallies are not touched: samples still go to the file at once, in order, but reach the
 tallies (and health samples their histograms) only when the hold ends, so the reader sees
 a consistent state and the event loop never waits for it.
@@ -18,8 +19,7 @@ a consistent state and the event loop never waits for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chatgauge.loadtests._health import HealthInputs
@@ -129,15 +129,6 @@ class SampleStore:
             self.add_health(cpu, hub)
         if cap is not None:
             self.live.cap(cap)
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        """:meth:`hold` for the block, then :meth:`release`."""
-        self.hold()
-        try:
-            yield
-        finally:
-            self.release()
 
     def cap(self, end_ns: int) -> None:
         """The run was stopped at ``end_ns``: nothing scheduled later is measured."""
