@@ -9,6 +9,7 @@ and limit, without raising, and for the big bodies without holding them in memor
 from __future__ import annotations
 
 import json
+import socket
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import pytest
 from chatgauge import ChatCase, ChatClient, ChatExchange, ClientConfig, Secret
 from chatgauge._jsonguard import parse_json
 from chatgauge._limits import KiB, Limits, MiB
+from chatgauge.loadtests import _http, _loop_socket
 from chatgauge.loadtests._http import Connection, HttpTransportError, Origin, request_head
 from tests.hostile_server import ANSI_SEQUENCES, HostileServer, Timings
 
@@ -208,11 +210,34 @@ def test_the_conformance_client_ends_with_the_documented_outcome(
     assert "\x1b" not in repr(exchange)
 
 
+@pytest.fixture(params=[False, True], ids=["socket", "loop"])
+def wires(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> tuple[bool, list[bool]]:
+    """How the load connection drives its socket: as given, or on gevent's loop directly
+    (what it does under locust; here without monkey-patching, in the main greenlet). The
+    fixture gives whether loop sockets are wanted, and for each connection made whether it
+    had one."""
+    made: list[bool] = []
+    monkeypatch.setattr(_loop_socket, "_gevent_active", lambda: bool(request.param))
+
+    def adopt(sock: socket.socket) -> _loop_socket.Wire:
+        wire = _loop_socket.adopt(sock)
+        made.append(isinstance(wire, _loop_socket.LoopSocket))
+        return wire
+
+    monkeypatch.setattr(_http, "adopt", adopt)
+    return bool(request.param), made
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_the_load_connection_ends_with_the_documented_outcome(
-    server: HostileServer, case: Case
+    server: HostileServer, case: Case, wires: tuple[bool, list[bool]]
 ) -> None:
     outcome, elapsed = load(server, case)
+    wanted, made = wires
+    assert made
+    assert all(kind == wanted for kind in made)
     assert elapsed < case.deadline_s + MARGIN_S
     if case.limit == "total_timeout_s":
         assert elapsed >= case.limits.total_timeout_s * 0.95

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatgauge.loadtests import _http
+from chatgauge.loadtests import _http, _loop_socket
 from chatgauge.loadtests._http import SO_TIMESTAMPNS, Connection, Origin, arrival_ns
+from chatgauge.loadtests._loop_socket import LoopSocket, adopt
 
 MS = 1_000_000
 
@@ -80,6 +81,25 @@ def test_a_read_held_up_by_the_loop_keeps_the_moment_its_bytes_arrived(server_ur
     lateness, kernel = first_chunk_lateness_ms(server_url)
     assert kernel
     # Arrived about 20 ms in (later on a loaded machine), read 300 ms in: the arrival's.
+    assert lateness > 150, lateness
+
+
+@pytest.mark.skipif(not SO_TIMESTAMPNS, reason="no kernel receive stamps on this system")
+def test_the_loop_socket_reads_keep_the_kernel_stamp_too(
+    server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under locust the connection reads through a loop socket (_loop_socket): the same stamp.
+    monkeypatch.setattr(_loop_socket, "_gevent_active", lambda: True)
+    made: list[_loop_socket.Wire] = []
+
+    def adopted(sock: socket.socket) -> _loop_socket.Wire:
+        made.append(adopt(sock))
+        return made[-1]
+
+    monkeypatch.setattr(_http, "adopt", adopted)
+    lateness, kernel = first_chunk_lateness_ms(server_url)
+    assert [type(wire) for wire in made] == [LoopSocket]
+    assert kernel
     assert lateness > 150, lateness
 
 

@@ -45,12 +45,13 @@ def _n3(**extra: Any) -> dict[str, Any]:
 
 @pytest.mark.only("llama-cpp-python")
 def test_llama_cpp_python_new_request_aborts_the_stream_in_flight(http: httpx.Client) -> None:
-    """Its default ``--interrupt_requests``: a second request ends the first stream with
-    ``[DONE]`` but no finish_reason, and its chunked body is never terminated. This is
-    why 2 concurrent users complete nothing, and why the matrix load-tests it with one."""
+    """Its default ``--interrupt_requests``: a second request ends the first stream
+    without a finish_reason (the deviation: an accepted stream is cut short). Its chunked
+    body is mostly left unterminated too, but not always (one CI run of 2026-12-02 saw it
+    terminated), so only the missing finish_reason is asserted. This is why 2 concurrent
+    users complete nothing, and why the matrix load-tests it with one."""
     body = {"model": MODEL, "messages": ASK, "max_tokens": 64, "stream": True}
     finishes: list[str] = []
-    cut: httpx.HTTPError | None = None
     with http.stream("POST", "/chat/completions", json=body) as first:
         lines = first.iter_lines()
         for line in lines:
@@ -63,11 +64,10 @@ def test_llama_cpp_python_new_request_aborts_the_stream_in_flight(http: httpx.Cl
             for line in lines:
                 for chunk in _chunks(line):
                     finishes += [c["finish_reason"] for c in chunk["choices"] if c["finish_reason"]]
-        except httpx.RemoteProtocolError as exc:
-            cut = exc
+        except httpx.RemoteProtocolError:
+            pass  # the body left unterminated: the stream is over all the same
     assert second.status_code == 200
-    assert finishes == []
-    assert cut is not None, "the first stream's chunked body was terminated"
+    assert finishes == [], "the first stream ran to its end: the new request did not abort it"
 
 
 @pytest.mark.only("llama-cpp-python")

@@ -22,7 +22,9 @@ chunked and close-delimited bodies, ``Accept-Encoding: identity`` (bodies arrive
 TLS verified unless the caller opts out. A keep-alive socket the server closed while idle is
 detected by the first read returning nothing and the request is retried once on a fresh
 connection (with a fresh ``t_send``), instead of probing the socket before each send. Under
-locust the socket and ssl modules are gevent's (monkey-patched), outside it they block.
+locust the socket and ssl modules are gevent's (monkey-patched), outside it they block; a
+plain TCP socket under gevent is then driven on the loop directly, for a third of the CPU
+per read less (:mod:`chatgauge.loadtests._loop_socket`).
 
 Every request is held to the connection's :class:`~chatgauge._limits.Limits`, the same
 values the conformance client enforces: each wait (connect, send, every read) is cut to the
@@ -58,6 +60,7 @@ from chatgauge._limits import (
     interim_message,
 )
 from chatgauge._sse import SSEDecoder, SSEEvent, SSELineTooLong
+from chatgauge.loadtests._loop_socket import Wire, adopt
 from chatgauge.loadtests._wire import (
     MAX_HEAD_BYTES,
     ChunkedDecoder,
@@ -231,7 +234,7 @@ class Connection:
                 self._tls.check_hostname = False
                 self._tls.verify_mode = ssl.CERT_NONE
         self._host_line = f"Host: {origin.host_header}\r\n\r\n".encode()
-        self._sock: socket.socket | None = None
+        self._sock: Wire | None = None
         self._leftover = b""
         self._leftover_ns = 0
         self._floor_ns = 0  # no stamp precedes this: the send, then each previous stamp
@@ -303,7 +306,7 @@ class Connection:
     def _expired(self) -> HttpTimeout:
         return HttpTimeout(deadline_message(self.limits.total_timeout_s), limit="total_timeout_s")
 
-    def _arm(self, sock: socket.socket) -> bool:
+    def _arm(self, sock: Wire) -> bool:
         """Set the socket timeout for the next wait; True when the deadline cut it.
 
         The read timeout stays in force until the deadline is nearer than it (the common
@@ -321,7 +324,7 @@ class Connection:
         self._cut = True
         return True
 
-    def _connected(self) -> socket.socket:
+    def _connected(self) -> Wire:
         if self._sock is not None:
             self.connect_ns = 0
             return self._sock
@@ -337,6 +340,7 @@ class Connection:
             if self._tls is not None:
                 sock = self._tls.wrap_socket(sock, server_hostname=origin.host)
             self.kernel_stamps = self._tls is None and _stamp_arrivals(sock)
+            wire = adopt(sock) if self._tls is None else sock
         except TimeoutError:
             if timeout_s < self._connect_timeout_s:
                 raise self._expired() from None
@@ -351,18 +355,18 @@ class Connection:
             raise HttpTransportError(
                 f"cannot connect to {origin.host_header}: {exc.strerror or exc}"
             ) from None
-        sock.settimeout(self._read_timeout_s)
+        wire.settimeout(self._read_timeout_s)
         self._cut = False
-        self._sock = sock
+        self._sock = wire
         self._leftover = b""
         self.connect_ns = time.perf_counter_ns() - started
-        return sock
+        return wire
 
-    def _read(self, sock: socket.socket) -> tuple[bytes, int]:
+    def _read(self, sock: Wire) -> tuple[bytes, int]:
         data, self._floor_ns = read_stamped(sock, self.kernel_stamps, self._floor_ns)
         return data, self._floor_ns
 
-    def _recv(self, sock: socket.socket) -> tuple[bytes, int]:
+    def _recv(self, sock: Wire) -> tuple[bytes, int]:
         cut = self._arm(sock)
         try:
             return self._read(sock)
@@ -373,7 +377,7 @@ class Connection:
         except OSError as exc:
             raise HttpTransportError(f"connection lost: {exc.strerror or exc}") from None
 
-    def _read_head(self, sock: socket.socket) -> Response:
+    def _read_head(self, sock: Wire) -> Response:
         """Read heads up to the final one: interim ``1xx`` ones are skipped, up to a cap."""
         limits = self.limits
         buffer = b""
@@ -452,7 +456,7 @@ class Connection:
         else:
             self.close()
 
-    def _chunked(self, sock: socket.socket, pending: bytes) -> Iterator[tuple[int, bytes]]:
+    def _chunked(self, sock: Wire, pending: bytes) -> Iterator[tuple[int, bytes]]:
         decoder = ChunkedDecoder()
         arrived = self._leftover_ns
         # Framing (size lines, extensions, trailers) is not payload, so max_body_bytes does
@@ -478,9 +482,7 @@ class Connection:
             yield arrived, payload
         self._leftover = decoder.surplus
 
-    def _sized(
-        self, sock: socket.socket, pending: bytes, length: int
-    ) -> Iterator[tuple[int, bytes]]:
+    def _sized(self, sock: Wire, pending: bytes, length: int) -> Iterator[tuple[int, bytes]]:
         remaining = length
         if pending:
             piece = pending[:remaining]
@@ -496,7 +498,7 @@ class Connection:
             remaining -= len(piece)
             yield arrived, piece
 
-    def _until_close(self, sock: socket.socket, pending: bytes) -> Iterator[tuple[int, bytes]]:
+    def _until_close(self, sock: Wire, pending: bytes) -> Iterator[tuple[int, bytes]]:
         if pending:
             yield self._leftover_ns, pending
         while True:
@@ -506,7 +508,7 @@ class Connection:
             yield arrived, data
 
 
-def read_stamped(sock: socket.socket, kernel: bool, floor_ns: int) -> tuple[bytes, int]:
+def read_stamped(sock: Wire, kernel: bool, floor_ns: int) -> tuple[bytes, int]:
     """One read and the moment its bytes arrived: the kernel's time with ``kernel`` (see
     :func:`arrival_ns`), else the moment the read returned."""
     if not kernel:
