@@ -54,6 +54,11 @@ class SeriesTally:
         self._ttft: dict[int, Values] = {}
         self._e2e: dict[int, Values] = {}
         self._closed: dict[int, tuple[float | None, float | None]] = {}
+        # Medians of open seconds as last computed; a second's entry goes when it gets a
+        # value. Values land in the seconds of a request's first token and end, i.e. the
+        # last second or two, so a document recomputes those, not every open second (the
+        # per-document cost would otherwise grow for OPEN_SECONDS into every run).
+        self._fresh: dict[int, tuple[float | None, float | None]] = {}
         self._first: int | None = None
         self._last: int | None = None
         self._closed_below = -(2**62)
@@ -74,6 +79,7 @@ class SeriesTally:
         if values is None:
             values = table[second] = self._values()
         values.add(value)
+        self._fresh.pop(second, None)
 
     def add(self, request: RequestFigures) -> None:
         """Count one request in the seconds its stamps fall in."""
@@ -121,6 +127,8 @@ class SeriesTally:
             self._closed[old] = self._medians(old)
             self._ttft.pop(old, None)
             self._e2e.pop(old, None)
+        for old in [s for s in self._fresh if s < second]:
+            del self._fresh[old]  # seconds without values, or closed just above
         self._closed_below = second
         shown = (second if self._last is None else self._last) - LIVE_SERIES_S
         for table in (self._rows, self._closed):
@@ -128,13 +136,16 @@ class SeriesTally:
                 del table[old]
 
     def _medians(self, second: int) -> tuple[float | None, float | None]:
-        if second in self._closed:
-            return self._closed[second]
+        known = self._closed.get(second) or self._fresh.get(second)
+        if known is not None:
+            return known
         ttft, e2e = self._ttft.get(second), self._e2e.get(second)
-        return (
+        medians = (
             ttft.quantile(0.5) if ttft is not None else None,
             e2e.quantile(0.5) if e2e is not None else None,
         )
+        self._fresh[second] = medians
+        return medians
 
     def series(self) -> Series:
         """The series so far (live: its last :data:`LIVE_SERIES_S` seconds)."""
