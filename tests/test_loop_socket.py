@@ -121,3 +121,28 @@ def test_reads_return_data_then_nothing_at_end_of_stream(
     wire.close()
     wire.close()  # closing twice is harmless
     assert wire.fileno() == -1
+
+
+def test_the_timeout_bounds_each_wait_not_the_sum_of_them(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    # One timer serves every wait: it must time a wait from when that wait began. Bytes
+    # 0.1 s apart, a 0.25 s timeout: 0.6 s in all and no timeout; then a silence times out.
+    ours, peer = pair
+    wire = LoopSocket(ours)
+    wire.settimeout(0.25)
+
+    def trickle() -> None:
+        for _ in range(6):
+            time.sleep(0.1)
+            peer.sendall(b".")
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    got = b""
+    while len(got) < 6:
+        got += wire.recv(1)
+    sender.join()
+    with pytest.raises(TimeoutError):
+        wire.recv(1)
+    wire.close()

@@ -6,8 +6,8 @@ object with its own timer, a wait, and the call again. A load generator reads on
 token on hundreds of streams, so that overhead is its largest single cost: in a ping-pong
 micro-benchmark on this project's 2-core VM (2026-12-02) a read cost 23-25 us of CPU
 through gevent's socket and 14-16 us here. :class:`LoopSocket` keeps one read watcher, one
-write watcher and one timeout per connection and re-arms them, so each wait allocates only
-gevent's waiter.
+write watcher and one timer per connection, waits before it reads, and leaves the timer
+running rather than setting one for every wait, so a read allocates only gevent's waiter.
 
 Semantics are those of a socket with a timeout, for the subset
 :class:`~chatgauge.loadtests._http.Connection` uses: each wait for readiness is bounded
@@ -44,13 +44,20 @@ def adopt(sock: socket.socket) -> socket.socket | LoopSocket:
 
 
 class LoopSocket:
-    """The descriptor of a connected gevent socket, non-blocking, with re-armed watchers."""
+    """The descriptor of a connected gevent socket, non-blocking, read on the loop directly.
+
+    Reads wait first and then read (the next token is rarely there yet, so reading first
+    would mostly fail and raise), unless the previous read filled its buffer. The timeout
+    is one timer per connection that is left running (libev's advice for inactivity
+    timeouts): a wait only notes when it began, and the timer, when it fires, either
+    times out a wait older than the timeout or re-arms itself for the rest of it.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         import gevent  # locust's dependency: present whenever adopt() chose this class
 
-        self._gevent: Any = gevent
         self._hub: Any = gevent.get_hub()
+        self._current: Any = gevent.getcurrent
         seconds = sock.gettimeout()
         family, kind, proto = sock.family, sock.type, sock.proto
         # The C type, never monkey-patched: its calls do not wait, they fail with EAGAIN.
@@ -59,45 +66,64 @@ class LoopSocket:
         loop = self._hub.loop
         self._reader: Any = loop.io(self._raw.fileno(), _READ)
         self._writer: Any = loop.io(self._raw.fileno(), _WRITE)
-        self._seconds: float | None = None
-        self._timeout: Any = gevent.Timeout(None)
-        self.settimeout(seconds)
+        self._timer: Any = loop.timer(0.0)
+        self._seconds = seconds
+        self._waiting: Any = None  # the greenlet in a wait, if any
+        self._began = 0.0  # when that wait began, on the loop's clock
+        self._more = False  # the last read filled its buffer: more may be waiting
 
     def settimeout(self, seconds: float | None) -> None:
         """Bound each later wait to ``seconds`` (``None``: no bound)."""
-        if seconds == self._seconds:
-            return
-        self._timeout.cancel()
-        self._seconds = seconds
-        # A libev timer's delay is fixed when it is made: a new delay needs a new one. The
-        # connection changes it only near a request's deadline, so this stays rare.
-        self._timeout = self._gevent.Timeout(seconds, TimeoutError)
+        if seconds != self._seconds:
+            self._timer.stop()  # a shorter bound must not wait for a timer set for a longer
+            self._seconds = seconds
 
     def _wait(self, watcher: Any) -> None:
-        timeout = self._timeout
-        timeout.start()
+        if self._seconds is not None:
+            self._began = self._hub.loop.now()
+            if not self._timer.active:
+                self._arm(self._seconds)
+        self._waiting = self._current()
         try:
             self._hub.wait(watcher)
         finally:
-            timeout.cancel()
+            self._waiting = None
+
+    def _arm(self, delay: float) -> None:
+        self._timer.stop()
+        self._timer = self._hub.loop.timer(max(delay, 0.0))
+        self._timer.start(self._expired, update=True)
+
+    def _expired(self) -> None:
+        """The timer's callback (in the hub): time out the wait under way if it is old
+        enough, else wait out the rest of it; with no wait under way, stop."""
+        waiting, seconds = self._waiting, self._seconds
+        if waiting is None or seconds is None:
+            return  # the next wait arms a timer again
+        left = self._began + seconds - self._hub.loop.now()
+        if left > 0:
+            self._arm(left)
+            return
+        waiting.throw(TimeoutError("timed out"))
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         """Up to ``size`` bytes, waiting for some; ``b""`` at end of stream."""
-        while True:
-            try:
-                return self._raw.recv(size, flags)
-            except BlockingIOError:
-                self._wait(self._reader)
+        return self.recvmsg(size, 0, flags)[0]
 
     def recvmsg(
         self, size: int, ancillary: int = 0, flags: int = 0
     ) -> tuple[bytes, list[tuple[int, int, bytes]], int, Any]:
         """``socket.recvmsg``, waiting for data."""
+        if not self._more:
+            self._wait(self._reader)
         while True:
             try:
-                return self._raw.recvmsg(size, ancillary, flags)
+                answer = self._raw.recvmsg(size, ancillary, flags)
             except BlockingIOError:
                 self._wait(self._reader)
+                continue
+            self._more = len(answer[0]) == size
+            return answer
 
     def sendall(self, data: bytes) -> None:
         """Write all of ``data``, waiting whenever the send buffer is full."""
@@ -119,8 +145,8 @@ class LoopSocket:
         return self._raw.fileno()
 
     def close(self) -> None:
-        """Stop the watchers and close the descriptor (idempotent)."""
-        self._timeout.cancel()
+        """Stop the watchers and the timer and close the descriptor (idempotent)."""
+        self._timer.stop()
         self._reader.close()
         self._writer.close()
         self._raw.close()
