@@ -57,6 +57,7 @@ EDGE_S: Final = 5
 STREAM_COUNTS: Final = (64, 256)
 BIAS_RATIO_GOAL: Final = 1.5
 KB: Final = 1024
+PERIOD_S: Final = 30
 
 
 def memory_run(seconds: float, out: Path) -> dict[str, Any]:
@@ -115,9 +116,27 @@ def _collector(calls: list[list[Any]], seconds: float) -> dict[str, Any]:
             "cpu_us_per_request": round(1e6 * sum(adds) / len(adds), 1) if adds else None,
             "cpu_ms_per_live_report": round(1000 * sum(live) / reports, 2) if reports else None,
         }
+    figures["live_report_ms_by_period"] = _by_period(calls)
     figures["final_exact_report_cpu_s"] = round(finals.get("final", 0.0), 3)
     figures["final_write_cpu_s"] = round(finals.get("final-write", 0.0), 3)
     return figures
+
+
+def _by_period(calls: list[list[Any]]) -> list[tuple[int, float]]:
+    """CPU ms of one live ``load.json`` (assembled + written), averaged over each
+    :data:`PERIOD_S` of the run: whether the cost levels off once the document is full."""
+    periods: dict[int, list[float]] = {}
+    counts: dict[int, int] = {}
+    for started, kind, _, used in calls:
+        if kind in ("report", "write"):
+            period = int(started // PERIOD_S) * PERIOD_S
+            periods.setdefault(period, []).append(used)
+            counts[period] = counts.get(period, 0) + (kind == "report")
+    return [
+        (period, round(1000 * sum(periods[period]) / counts[period], 2))
+        for period in sorted(periods)
+        if counts.get(period)
+    ]
 
 
 def bias_rounds(rounds: int, timing: Timing) -> list[dict[str, Any]]:
@@ -224,6 +243,11 @@ def render(document: dict[str, Any]) -> str:
             f"{edge.get('cpu_us_per_request')} us per request recorded, "
             f"{edge.get('cpu_ms_per_live_report')} ms per live load.json"
         )
+    periods = c.get("live_report_ms_by_period") or []
+    lines.append(
+        f"  live load.json CPU ms per {PERIOD_S} s: "
+        + ", ".join(f"{start}-{start + PERIOD_S} s {ms}" for start, ms in periods)
+    )
     lines.append(
         f"  final exact report from the samples file: {c.get('final_exact_report_cpu_s')} s CPU"
         f" (+ page {c.get('final_write_cpu_s')} s)"

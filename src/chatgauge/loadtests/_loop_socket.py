@@ -3,11 +3,11 @@
 gevent's cooperative socket handles each read that finds nothing waiting (the usual case in
 a stream: the next token has not come yet) with a failed system call, a fresh timeout
 object with its own timer, a wait, and the call again. A load generator reads once per
-token on hundreds of streams, so that overhead is its largest single cost: in a ping-pong
-micro-benchmark on this project's 2-core VM (2026-12-02) a read cost 23-25 us of CPU
-through gevent's socket and 14-16 us here. :class:`LoopSocket` keeps one read watcher, one
-write watcher and one timer per connection, waits before it reads, and leaves the timer
-running rather than setting one for every wait, so a read allocates only gevent's waiter.
+token on hundreds of streams, so that overhead is a large share of its CPU.
+:class:`LoopSocket` keeps one read watcher, one write watcher and one timer per connection,
+waits before it reads, and leaves the timer running rather than setting one for every wait,
+so a read allocates only gevent's waiter. ``benchmarks/bench_loop_socket.py`` compares the
+two side by side (the README has the figures).
 
 Semantics are those of a socket with a timeout, for the subset
 :class:`~chatgauge.loadtests._http.Connection` uses: each wait for readiness is bounded
