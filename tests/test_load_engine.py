@@ -87,7 +87,8 @@ def test_plain_locust_runs_the_stock_locustfile_and_times_streams(
     assert document.model == "pro"
     assert document.config.model == "pro"
     assert document.status is LoadStatus.COMPLETED
-    assert (document.metrics.ttft_ms.min or 0) >= TTFT_MS - 1
+    # The same bound as each sample's above (the server's timer may fire ~1 ms early).
+    assert (document.metrics.ttft_ms.min or 0) >= TTFT_MS - 2
     generator = document.generator
     assert generator.cpu_percent.count >= 1
     assert generator.hub_lag_ms.count >= 10
@@ -101,7 +102,7 @@ def test_requests_show_in_locusts_own_statistics(server: str, tmp_path: Path) ->
     entries = {(entry["method"], entry["name"]): entry for entry in json.loads(result.stdout)}
     assert entries[("POST", "chat")]["num_requests"] == 3
     assert entries[("TTFT", "chat")]["num_requests"] == 3
-    assert entries[("TTFT", "chat")]["min_response_time"] >= TTFT_MS - 1
+    assert entries[("TTFT", "chat")]["min_response_time"] >= TTFT_MS - 2  # as above
 
 
 def test_without_usage_tokens_are_counted_from_events(server: str, tmp_path: Path) -> None:
