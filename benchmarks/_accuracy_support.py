@@ -242,8 +242,10 @@ def _plain_records(path: Path) -> list[ClientRecord]:
 
 
 def _chatgauge_records(folder: Path) -> list[ClientRecord]:
+    """The requests of chatgauge's raw-samples file (``--report-dir``'s ``samples.jsonl``),
+    the export users read: no second copy of each sample is written for the benchmark."""
     records: list[ClientRecord] = []
-    for path in sorted(folder.glob("samples-*.jsonl")):
+    for path in sorted(folder.glob("samples*.jsonl")):
         for item in _read_jsonl(path):
             records.append(
                 ClientRecord(
@@ -294,8 +296,6 @@ def _chatgauge_command(
         MODEL,
         "--max-tokens",
         str(OUTPUT_TOKENS),
-        "--dump-samples",
-        str(out / "samples"),
         # As users run it: load.json rewritten every second, the raw-samples file written.
         "--report-dir",
         str(out / "report"),
@@ -355,7 +355,7 @@ GENERATORS: Final = {
             "chatgauge",
             "chatgauge StreamingChatUser in locust (one local process)",
             _chatgauge_command,
-            lambda out: _chatgauge_records(out / "samples"),
+            lambda out: _chatgauge_records(out / "report"),
         ),
         Generator(
             "asyncio-ref",

@@ -5,7 +5,7 @@ content events per stream. With ``chatgauge serve --fault tools-ignored`` a requ
 offers tools gets text running on to ``max_tokens`` instead, so this user adds one tool
 (:attr:`StreamingChatUser.extra_body`, the documented way to add fields) and is otherwise
 chatgauge's stock user. Run it with chatgauge's own options, e.g. ``--max-tokens 64
---dump-samples DIR`` (the raw samples the benchmark reads).
+--report-dir DIR`` (the benchmark reads the raw samples from ``DIR/samples.jsonl``).
 
 ``--stagger S`` delays the first request of the k-th of N users by ``k * S / N`` (the
 benchmark passes one stream's length), so the closed loop's streams are spread evenly
