@@ -99,10 +99,25 @@ def test_a_wait_longer_than_the_timeout_raises_timeout_error(
     with pytest.raises(TimeoutError):
         wire.recv(100)
     assert time.monotonic() - started >= 0.15  # it waited, rather than failing at once
-    wire.settimeout(None)
-    wire.settimeout(0.05)  # a new delay takes effect on the next wait
+    wire.close()
+
+
+def test_a_shorter_timeout_holds_although_a_longer_ones_timer_is_running(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    # A wait under a 60 s timeout leaves that timer running when data comes; the deadline
+    # then shortens the timeout (Connection does, near a request's end): the next wait must
+    # end at the short bound, not when the 60 s timer fires.
+    ours, peer = pair
+    wire = LoopSocket(ours)
+    wire.settimeout(60)
+    peer.sendall(b"x")
+    assert wire.recv(1) == b"x"
+    wire.settimeout(0.1)
+    started = time.monotonic()
     with pytest.raises(TimeoutError):
         wire.recvmsg(100, 64)
+    assert time.monotonic() - started < 30  # not the 60 s timer's expiry
     wire.close()
 
 

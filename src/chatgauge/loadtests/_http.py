@@ -23,8 +23,8 @@ TLS verified unless the caller opts out. A keep-alive socket the server closed w
 detected by the first read returning nothing and the request is retried once on a fresh
 connection (with a fresh ``t_send``), instead of probing the socket before each send. Under
 locust the socket and ssl modules are gevent's (monkey-patched), outside it they block; a
-plain TCP socket under gevent is then driven on the loop directly, for a third of the CPU
-per read less (:mod:`chatgauge.loadtests._loop_socket`).
+plain TCP socket under gevent is then driven on the loop directly, for less CPU per read
+(:mod:`chatgauge.loadtests._loop_socket`).
 
 Every request is held to the connection's :class:`~chatgauge._limits.Limits`, the same
 values the conformance client enforces: each wait (connect, send, every read) is cut to the
